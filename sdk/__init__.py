@@ -1,0 +1,1 @@
+"""policy-host SDK: see sdk.policy."""

@@ -1,0 +1,13 @@
+//! `policy-host build`: a policy package → a pre-initialized CPython
+//! WebAssembly component (componentize-py), with its manifest embedded and
+//! its machine code precompiled into the artifact cache.
+
+mod componentize;
+mod dependencies;
+mod guest_files;
+mod pipeline;
+mod toolchain;
+
+pub use guest_files::GUEST_FILES;
+pub use pipeline::{BuildError, BuildOptions, BuiltPolicy, Builder, hex, write_component};
+pub use toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};

@@ -1,0 +1,175 @@
+//! The build pipeline: read → check → stage → install requirements →
+//! componentize → embed manifest, with a content-addressed cache in front.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::componentize::{self, ComponentizeError};
+use super::dependencies::{self, DependencyError};
+use super::guest_files::{self, GUEST_FILES};
+use super::toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};
+use crate::cache::{ArtifactCache, ArtifactKind};
+use crate::manifest::{self, Manifest};
+use crate::package::{FileError, PolicyPackage, RequirementError, parse_requirements};
+use crate::sandbox::bindings::WIT_PACKAGE;
+
+/// Bumped whenever the pipeline changes what it produces.
+const PIPELINE_VERSION: &str = "policy-host build 1";
+
+/// Why a build failed; every message names what the author should fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The package could not be read or is malformed.
+    #[error(transparent)]
+    Package(#[from] FileError),
+    /// `requirements.txt` names something other than registry packages.
+    #[error(transparent)]
+    Requirements(#[from] RequirementError),
+    /// A requirement could not be bundled.
+    #[error(transparent)]
+    Dependencies(#[from] DependencyError),
+    /// The toolchain could not be installed.
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
+    /// componentize-py or the glue rejected the policy.
+    #[error(transparent)]
+    Componentize(#[from] ComponentizeError),
+    /// The artifact cache or staging directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// A built component.
+#[derive(Debug, Clone)]
+pub struct BuiltPolicy {
+    /// Its manifest (also embedded in `wasm`).
+    pub manifest: Manifest,
+    /// The component bytes.
+    pub wasm: Vec<u8>,
+    /// Whether it came from the cache unchanged.
+    pub from_cache: bool,
+}
+
+/// How to build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Ignore cached components and build from scratch.
+    pub rebuild: bool,
+}
+
+/// Builds policy packages into components.
+pub struct Builder<'a> {
+    toolchain: Toolchain,
+    cache: &'a ArtifactCache,
+    options: BuildOptions,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder using `toolchain` and caching in `cache`.
+    pub fn new(toolchain: Toolchain, cache: &'a ArtifactCache, options: BuildOptions) -> Self {
+        Builder { toolchain, cache, options }
+    }
+
+    /// Builds the package at `dir`; `report` receives progress lines.
+    pub fn build(&self, dir: &Path, report: &dyn Fn(&str)) -> Result<BuiltPolicy, BuildError> {
+        let package = PolicyPackage::read(dir)?;
+        let requirements = parse_requirements(&package.requirements_text())?;
+        let source_hash = source_hash(&package);
+        if !self.options.rebuild
+            && let Some(wasm) = self.cache.get(ArtifactKind::Component, &source_hash).map_err(io("reading the cache"))?
+            && let Ok(manifest) = manifest::read(&wasm)
+        {
+            report("unchanged: using the cached component");
+            return Ok(BuiltPolicy { manifest, wasm, from_cache: true });
+        }
+        self.toolchain.ensure(report)?;
+        let staging = tempfile::tempdir().map_err(io("creating a staging directory"))?;
+        stage_package(&package, staging.path())?;
+        report(&format!("installing {} requirement(s)", requirements.len()));
+        dependencies::install(&self.toolchain, &requirements, staging.path(), &staging.path().join("deps"))?;
+        report("componentizing (pre-initializing CPython with the policy imported)");
+        let output = staging.path().join("policy.wasm");
+        componentize::componentize(&self.toolchain, staging.path(), &output)?;
+        let raw = std::fs::read(&output).map_err(io("reading componentize-py output"))?;
+        let manifest = Manifest {
+            format: manifest::FORMAT,
+            name: package.definition.name.clone(),
+            version: package.definition.version.clone(),
+            description: package.definition.description.clone(),
+            limits: package.definition.limit_overrides(),
+            wit: WIT_PACKAGE.to_string(),
+            source_hash: source_hash.clone(),
+        };
+        let wasm = manifest::embed(raw, &manifest);
+        self.cache.put(ArtifactKind::Component, &source_hash, &wasm).map_err(io("writing the cache"))?;
+        Ok(BuiltPolicy { manifest, wasm, from_cache: false })
+    }
+}
+
+/// Writes the package's files (already read and checked) into `staging/app`,
+/// and the WIT, glue and SDK beside them.
+fn stage_package(package: &PolicyPackage, staging: &Path) -> Result<(), BuildError> {
+    guest_files::stage(staging).map_err(io("staging the guest glue"))?;
+    let app = staging.join("app");
+    for file in &package.files {
+        let path = app.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io("staging the package"))?;
+        }
+        std::fs::write(&path, &file.contents).map_err(io(format!("staging {}", file.path)))?;
+    }
+    Ok(())
+}
+
+/// Hash of everything a build reads: pipeline and toolchain versions, the
+/// guest files and every package file.
+fn source_hash(package: &PolicyPackage) -> String {
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(PIPELINE_VERSION.as_bytes());
+    field(COMPONENTIZE_PY_VERSION.as_bytes());
+    for file in GUEST_FILES {
+        field(file.staged_at.as_bytes());
+        field(file.contents.as_bytes());
+    }
+    for file in &package.files {
+        field(file.path.as_bytes());
+        field(&file.contents);
+    }
+    hex(&hasher.finalize())
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `built` to `out_dir/<name>-<version>.wasm` through a directory
+/// handle, atomically; returns the path written.
+pub fn write_component(out_dir: &Path, built: &BuiltPolicy) -> Result<PathBuf, BuildError> {
+    use std::io::Write;
+    std::fs::create_dir_all(out_dir).map_err(io(format!("creating {}", out_dir.display())))?;
+    let dir = cap_std::fs::Dir::open_ambient_dir(out_dir, cap_std::ambient_authority())
+        .map_err(io(format!("opening {}", out_dir.display())))?;
+    let name = format!("{}-{}.wasm", built.manifest.name, built.manifest.version);
+    let temporary = format!(".{name}.tmp-{}", std::process::id());
+    let mut file = dir.create(&temporary).map_err(io(format!("writing {name}")))?;
+    file.write_all(&built.wasm).map_err(io(format!("writing {name}")))?;
+    drop(file);
+    dir.rename(&temporary, &dir, &name).map_err(io(format!("writing {name}")))?;
+    Ok(out_dir.join(name))
+}

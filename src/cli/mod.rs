@@ -1,0 +1,23 @@
+//! The command-line interface: argument definitions and one module per
+//! subcommand. Every subcommand returns an exit code; `main` only wires
+//! logging and maps errors.
+
+pub mod args;
+mod build_cmd;
+pub mod json_io;
+mod logging;
+mod run_cmd;
+
+pub use args::{Cli, Command};
+
+use std::process::ExitCode;
+
+/// Runs the parsed command line.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    logging::init(&cli.common)?;
+    let cache_dir = cli.common.cache_dir.clone().unwrap_or_else(crate::cache::ArtifactCache::default_path);
+    match cli.command {
+        Command::Build(args) => build_cmd::run(args, &cache_dir),
+        Command::Run(args) => run_cmd::run(args, &cache_dir),
+    }
+}

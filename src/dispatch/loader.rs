@@ -1,0 +1,143 @@
+//! Loading a directory of built components into a registry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+
+use super::registry::{DuplicatePolicy, PolicyRegistry};
+use crate::cache::ArtifactCache;
+use crate::manifest::{self, Manifest, ManifestError};
+use crate::sandbox::{
+    self, CompileError, CompileSource, CompiledPolicy, LimitOverrides, Limits, LoadError, SandboxEngine,
+};
+
+/// Why a policy could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadPolicyError {
+    /// The directory or file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file has no usable manifest.
+    #[error("{path}: {source}")]
+    Manifest {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: ManifestError,
+    },
+    /// The manifest's limits are invalid.
+    #[error("{path}: {source}")]
+    Limits {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: sandbox::limits::LimitError,
+    },
+    /// Compilation failed.
+    #[error("{path}: {source}")]
+    Compile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: CompileError,
+    },
+    /// The component does not fit this host.
+    #[error("{path}: {source}")]
+    Load {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: LoadError,
+    },
+    /// Two components have the same name and version.
+    #[error(transparent)]
+    Duplicate(#[from] DuplicatePolicy),
+}
+
+/// A policy loaded from component bytes, with its manifest.
+pub struct LoadedPolicy {
+    /// The component's manifest.
+    pub manifest: Manifest,
+    /// The ready policy.
+    pub policy: Arc<CompiledPolicy>,
+    /// Whether its machine code came from the cache.
+    pub source: CompileSource,
+}
+
+/// Loads one component: manifest, limits (the manifest's overrides on top of
+/// `defaults`, then `forced` on top of both), machine code (cached), and the
+/// load-time check.
+pub fn load_policy(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    wasm: &[u8],
+    shown_as: &str,
+    defaults: Limits,
+    forced: LimitOverrides,
+) -> Result<LoadedPolicy, LoadPolicyError> {
+    let path = shown_as.to_string();
+    let manifest =
+        manifest::read(wasm).map_err(|source| LoadPolicyError::Manifest { path: path.clone(), source })?;
+    let limits = manifest
+        .limits
+        .apply_to(defaults)
+        .and_then(|limits| forced.apply_to(limits))
+        .map_err(|source| LoadPolicyError::Limits { path: path.clone(), source })?;
+    let (component, source) = sandbox::load_component(engine, cache, wasm)
+        .map_err(|source| LoadPolicyError::Compile { path: path.clone(), source })?;
+    let policy = CompiledPolicy::new(engine, &component, &manifest.label(), limits)
+        .map_err(|source| LoadPolicyError::Load { path, source })?;
+    if policy.description().entry == "factory" {
+        tracing::warn!(
+            policy = %manifest.label(),
+            "policy uses the deprecated get_policy(metadata, params) factory; export on_request/on_response instead"
+        );
+    }
+    Ok(LoadedPolicy { manifest, policy: Arc::new(policy), source })
+}
+
+/// Loads every `*.wasm` in `dir` (not recursing) into a registry.
+pub fn load_directory(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    dir: &Path,
+    defaults: Limits,
+) -> Result<PolicyRegistry, LoadPolicyError> {
+    let shown = dir.display().to_string();
+    let io = |path: &str| {
+        let path = path.to_string();
+        move |source| LoadPolicyError::Io { path, source }
+    };
+    let handle = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io(&shown))?;
+    let mut names = Vec::new();
+    for entry in handle.entries().map_err(io(&shown))? {
+        let entry = entry.map_err(io(&shown))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wasm") && !name.starts_with('.') && entry.file_type().map_err(io(&name))?.is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut registry = PolicyRegistry::new();
+    for name in names {
+        let path = format!("{shown}/{name}");
+        let wasm = handle.read(&name).map_err(io(&path))?;
+        let loaded = load_policy(engine, cache, &wasm, &path, defaults, LimitOverrides::default())?;
+        tracing::info!(
+            policy = %loaded.manifest.label(),
+            file = %path,
+            compiled = ?loaded.source,
+            phases = ?loaded.policy.description().phases,
+            "loaded policy"
+        );
+        registry.insert(&loaded.manifest.name, &loaded.manifest.version, loaded.policy)?;
+    }
+    Ok(registry)
+}

@@ -1,0 +1,178 @@
+//! The manifest a built policy component carries in a custom section.
+//!
+//! `policy-host build` appends it; the server reads it when loading a
+//! directory of components, so a `.wasm` file is all a deployment needs:
+//! name, version and limits travel inside it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::limits::LimitOverrides;
+
+/// Name of the custom section holding the manifest.
+pub const SECTION_NAME: &str = "policy-host:manifest";
+
+/// Version of the manifest layout.
+pub const FORMAT: u32 = 1;
+
+/// What a built component says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest layout version ([`FORMAT`]).
+    pub format: u32,
+    /// Policy name from `policy-definition.yaml`.
+    pub name: String,
+    /// Policy version from `policy-definition.yaml` (e.g. `v1.0.0`).
+    pub version: String,
+    /// One-line description.
+    #[serde(default)]
+    pub description: String,
+    /// Per-policy limit overrides from the `limits:` block.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// The WIT package the component was built against.
+    pub wit: String,
+    /// Hash of everything the component was built from.
+    pub source_hash: String,
+}
+
+impl Manifest {
+    /// `name@version`, the label used in logs.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// Why a component's manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The bytes are not a WebAssembly component.
+    #[error("not a WebAssembly component (bad header)")]
+    NotAComponent,
+    /// The section structure is cut short or malformed.
+    #[error("malformed component: {0}")]
+    Malformed(&'static str),
+    /// No manifest section: not built by `policy-host build`.
+    #[error("no {SECTION_NAME} section: build the component with `policy-host build`")]
+    Missing,
+    /// The section is not valid manifest JSON.
+    #[error("invalid manifest: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// A manifest layout this host does not understand.
+    #[error("manifest format {0} is not supported (expected {FORMAT}): rebuild the policy")]
+    Format(u32),
+}
+
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// Returns `component` with `manifest` appended as a custom section.
+pub fn embed(mut component: Vec<u8>, manifest: &Manifest) -> Vec<u8> {
+    let payload = serde_json::to_vec(manifest).expect("manifest serializes");
+    let mut body = Vec::new();
+    write_leb128(&mut body, SECTION_NAME.len() as u64);
+    body.extend_from_slice(SECTION_NAME.as_bytes());
+    body.extend_from_slice(&payload);
+    component.push(0);
+    write_leb128(&mut component, body.len() as u64);
+    component.extend_from_slice(&body);
+    component
+}
+
+/// Reads the manifest from a component's top-level custom sections.
+pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
+    if component.len() < 8 || component[..8] != COMPONENT_HEADER {
+        return Err(ManifestError::NotAComponent);
+    }
+    let mut rest = &component[8..];
+    while !rest.is_empty() {
+        let id = rest[0];
+        rest = &rest[1..];
+        let size = read_leb128(&mut rest)? as usize;
+        if size > rest.len() {
+            return Err(ManifestError::Malformed("section runs past the end"));
+        }
+        let (section, after) = rest.split_at(size);
+        rest = after;
+        if id == 0 {
+            let mut contents = section;
+            let name_len = read_leb128(&mut contents)? as usize;
+            if name_len > contents.len() {
+                return Err(ManifestError::Malformed("custom section name runs past the end"));
+            }
+            if &contents[..name_len] == SECTION_NAME.as_bytes() {
+                let manifest: Manifest = serde_json::from_slice(&contents[name_len..])?;
+                if manifest.format != FORMAT {
+                    return Err(ManifestError::Format(manifest.format));
+                }
+                return Ok(manifest);
+            }
+        }
+    }
+    Err(ManifestError::Missing)
+}
+
+fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_leb128(input: &mut &[u8]) -> Result<u64, ManifestError> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first().ok_or(ManifestError::Malformed("truncated size"))?;
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(ManifestError::Malformed("size too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: FORMAT,
+            name: "p".into(),
+            version: "v1.0.0".into(),
+            description: "d".into(),
+            limits: LimitOverrides { fuel: Some(5_000_000), ..Default::default() },
+            wit: "policy-host:policy@1.0.0".into(),
+            source_hash: "abc".into(),
+        }
+    }
+
+    #[test]
+    fn embedded_manifest_reads_back() {
+        let mut component = COMPONENT_HEADER.to_vec();
+        // An unrelated custom section before ours must be skipped.
+        component.extend_from_slice(&[0, 3, 2, b'h', b'i']);
+        let with = embed(component, &manifest());
+        assert_eq!(read(&with).unwrap(), manifest());
+    }
+
+    #[test]
+    fn missing_and_malformed_sections_are_errors() {
+        assert!(matches!(read(&COMPONENT_HEADER), Err(ManifestError::Missing)));
+        assert!(matches!(read(b"nope"), Err(ManifestError::NotAComponent)));
+        let mut truncated = COMPONENT_HEADER.to_vec();
+        truncated.extend_from_slice(&[0, 50, 1]);
+        assert!(matches!(read(&truncated), Err(ManifestError::Malformed(_))));
+    }
+
+    #[test]
+    fn leb128_round_trips_large_sizes() {
+        let mut out = Vec::new();
+        write_leb128(&mut out, 300_000_000);
+        assert_eq!(read_leb128(&mut out.as_slice()).unwrap(), 300_000_000);
+    }
+}

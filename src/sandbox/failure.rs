@@ -1,0 +1,113 @@
+//! Classifies every way a sandboxed call can fail, in one place.
+
+use wasmtime::Trap;
+
+use super::bindings::Failure;
+use super::host::clocks::SleepPastDeadline;
+use super::limits::Limits;
+use crate::call::Phase;
+use crate::error::CallError;
+
+/// Fuel Python burns per millisecond on this class of machine (~12 k per µs);
+/// used only to explain fuel budgets in error messages.
+const FUEL_PER_MS: u64 = 12_000_000;
+
+/// What the store recorded about the call, needed to tell limits apart.
+pub struct StoreFacts {
+    /// The limiter refused a `memory.grow`.
+    pub memory_refused: bool,
+}
+
+/// Classifies a trap or host error that ended a call (or its instantiation).
+pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -> CallError {
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        match trap {
+            Trap::OutOfFuel => return fuel_exhausted(limits),
+            Trap::Interrupt => return CallError::DeadlineExceeded { timeout: limits.timeout },
+            _ if facts.memory_refused => return memory_limit(limits),
+            Trap::StackOverflow => {
+                return CallError::Trapped("stack overflow (recursion too deep)".into());
+            }
+            other => return CallError::Trapped(other.to_string()),
+        }
+    }
+    if error.downcast_ref::<SleepPastDeadline>().is_some() {
+        return CallError::DeadlineExceeded { timeout: limits.timeout };
+    }
+    if facts.memory_refused {
+        return memory_limit(limits);
+    }
+    CallError::Internal(format!("{error:#}"))
+}
+
+/// Classifies the guest's own `failure` result.
+pub fn from_guest(
+    failure: Failure,
+    policy: &str,
+    phase: Phase,
+    limits: &Limits,
+    facts: &StoreFacts,
+) -> CallError {
+    match failure {
+        Failure::NotImplemented => {
+            CallError::PhaseNotImplemented { policy: policy.to_string(), phase }
+        }
+        Failure::Raised(raised) if raised.kind == "MemoryError" && facts.memory_refused => {
+            memory_limit(limits)
+        }
+        Failure::Raised(raised) => CallError::PolicyRaised {
+            kind: raised.kind,
+            message: raised.message,
+            traceback: raised.traceback,
+        },
+        Failure::InvalidInput(message) => CallError::InvalidInput(message),
+        Failure::InvalidAction(message) => CallError::InvalidResult(message),
+    }
+}
+
+fn fuel_exhausted(limits: &Limits) -> CallError {
+    CallError::FuelExhausted { budget: limits.fuel, approx_ms: limits.fuel / FUEL_PER_MS }
+}
+
+fn memory_limit(limits: &Limits) -> CallError {
+    CallError::MemoryLimit { limit_bytes: limits.memory_bytes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::bindings::RaisedException;
+
+    fn facts(memory_refused: bool) -> StoreFacts {
+        StoreFacts { memory_refused }
+    }
+
+    #[test]
+    fn traps_map_to_limit_errors() {
+        let limits = Limits::default();
+        let fuel = from_trap(&wasmtime::Error::new(Trap::OutOfFuel), &limits, &facts(false));
+        assert_eq!(fuel.error_type(), "fuel_exhausted");
+        let epoch = from_trap(&wasmtime::Error::new(Trap::Interrupt), &limits, &facts(false));
+        assert_eq!(epoch.error_type(), "timeout");
+        let oom = from_trap(&wasmtime::Error::new(Trap::UnreachableCodeReached), &limits, &facts(true));
+        assert_eq!(oom.error_type(), "memory_limit");
+        let crash = from_trap(&wasmtime::Error::new(Trap::UnreachableCodeReached), &limits, &facts(false));
+        assert_eq!(crash.error_type(), "sandbox_trap");
+    }
+
+    #[test]
+    fn memory_error_counts_as_limit_only_when_growth_was_refused() {
+        let raised = || {
+            Failure::Raised(RaisedException {
+                kind: "MemoryError".into(),
+                message: String::new(),
+                traceback: String::new(),
+            })
+        };
+        let limits = Limits::default();
+        let hit = from_guest(raised(), "p@v1", Phase::OnRequest, &limits, &facts(true));
+        assert_eq!(hit.error_type(), "memory_limit");
+        let own = from_guest(raised(), "p@v1", Phase::OnRequest, &limits, &facts(false));
+        assert_eq!(own.error_type(), "execution_error");
+    }
+}

@@ -1,0 +1,207 @@
+//! The JSON that crosses the WIT boundary: the context the guest pulls in and
+//! the action it hands back.
+//!
+//! Bodies never appear here; they cross as bytes through `call-input.body`
+//! and `outcome.body`.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::call::{
+    Action, CallInput, Exchange, HeaderChanges, Headers, ImmediateResponse, JsonObject,
+    PolicyMetadata, RequestChanges, ResponseChanges, SharedContext,
+};
+
+#[derive(Serialize)]
+struct GuestContext<'a> {
+    phase: &'static str,
+    shared: &'a SharedContext,
+    policy: &'a PolicyMetadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<GuestRequest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<GuestResponse<'a>>,
+}
+
+#[derive(Serialize)]
+struct GuestRequest<'a> {
+    headers: &'a Headers,
+    path: &'a str,
+    method: &'a str,
+    authority: &'a str,
+    scheme: &'a str,
+    body_present: bool,
+    end_of_stream: bool,
+}
+
+#[derive(Serialize)]
+struct GuestResponse<'a> {
+    request_headers: &'a Headers,
+    request_path: &'a str,
+    request_method: &'a str,
+    request_body_present: bool,
+    response_headers: &'a Headers,
+    response_status: i32,
+    response_body_present: bool,
+}
+
+/// The context JSON for `call-input.context`.
+pub fn context_json(input: &CallInput) -> String {
+    let (request, response) = match &input.exchange {
+        Exchange::Request(view) => (
+            Some(GuestRequest {
+                headers: &view.headers,
+                path: &view.path,
+                method: &view.method,
+                authority: &view.authority,
+                scheme: &view.scheme,
+                body_present: view.body.is_some(),
+                end_of_stream: view.end_of_stream,
+            }),
+            None,
+        ),
+        Exchange::Response(view) => (
+            None,
+            Some(GuestResponse {
+                request_headers: &view.request_headers,
+                request_path: &view.request_path,
+                request_method: &view.request_method,
+                // The SDK contract: a request body is a Body only when non-empty.
+                request_body_present: view.request_body.as_ref().is_some_and(|b| !b.is_empty()),
+                response_headers: &view.response_headers,
+                response_status: view.response_status,
+                response_body_present: view.response_body.is_some(),
+            }),
+        ),
+    };
+    let context = GuestContext {
+        phase: input.phase.as_str(),
+        shared: &input.shared,
+        policy: &input.policy,
+        request,
+        response,
+    };
+    serde_json::to_string(&context).expect("context serializes: all keys are strings")
+}
+
+/// The action object the glue writes into `outcome.action`.
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum GuestAction {
+    UpstreamRequestModifications {
+        #[serde(flatten)]
+        headers: HeaderChanges,
+        #[serde(default)]
+        path: Option<String>,
+        #[serde(default)]
+        method: Option<String>,
+    },
+    ImmediateResponse {
+        status_code: i32,
+        #[serde(default)]
+        headers: Headers,
+        #[serde(default)]
+        analytics_metadata: JsonObject,
+    },
+    UpstreamResponseModifications {
+        #[serde(flatten)]
+        headers: HeaderChanges,
+        #[serde(default)]
+        status_code: Option<i32>,
+    },
+}
+
+/// Decodes the guest's action JSON (`null` is pass-through) and attaches the body.
+pub fn parse_action(json: &str, body: Option<Vec<u8>>) -> Result<Option<Action>, String> {
+    let parsed: Option<GuestAction> =
+        serde_json::from_str(json).map_err(|error| format!("malformed action JSON: {error}"))?;
+    let body = body.map(Bytes::from);
+    Ok(parsed.map(|action| match action {
+        GuestAction::UpstreamRequestModifications { headers, path, method } => {
+            Action::ContinueRequest(RequestChanges { headers, body, path, method })
+        }
+        GuestAction::ImmediateResponse { status_code, headers, analytics_metadata } => {
+            Action::ImmediateResponse(ImmediateResponse {
+                status_code,
+                headers,
+                body,
+                analytics_metadata,
+            })
+        }
+        GuestAction::UpstreamResponseModifications { headers, status_code } => {
+            Action::ContinueResponse(ResponseChanges { headers, body, status_code })
+        }
+    }))
+}
+
+/// Decodes the guest's updated shared metadata.
+pub fn parse_metadata(json: &str) -> Result<JsonObject, String> {
+    serde_json::from_str(json).map_err(|error| format!("malformed metadata JSON: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Phase, RequestView, ResponseView};
+
+    fn input(exchange: Exchange) -> CallInput {
+        CallInput {
+            phase: exchange.phase(),
+            exchange,
+            shared: SharedContext { request_id: "r1".into(), ..Default::default() },
+            policy: PolicyMetadata::default(),
+            params: JsonObject::new(),
+        }
+    }
+
+    #[test]
+    fn request_context_carries_presence_but_not_the_body() {
+        let view = RequestView {
+            body: Some(Bytes::from_static(b"secret-body")),
+            path: "/p".into(),
+            ..Default::default()
+        };
+        let json = context_json(&input(Exchange::Request(view)));
+        assert!(!json.contains("secret-body"));
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["phase"], "on_request");
+        assert_eq!(value["request"]["body_present"], true);
+        assert_eq!(value["request"]["path"], "/p");
+        assert_eq!(value["shared"]["request_id"], "r1");
+    }
+
+    #[test]
+    fn empty_request_body_is_absent_in_the_response_phase() {
+        let view = ResponseView {
+            request_body: Some(Bytes::new()),
+            response_body: Some(Bytes::new()),
+            ..Default::default()
+        };
+        let json = context_json(&input(Exchange::Response(view)));
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["phase"], Phase::OnResponse.as_str());
+        assert_eq!(value["response"]["request_body_present"], false);
+        assert_eq!(value["response"]["response_body_present"], true);
+    }
+
+    #[test]
+    fn actions_decode_with_their_body() {
+        let json = r#"{"type":"UpstreamRequestModifications","set_headers":{"a":"b"},
+            "remove_headers":["c"],"append_headers":{"d":["e"]},"analytics_metadata":{},
+            "path":null,"method":"POST"}"#;
+        let action = parse_action(json, Some(vec![])).unwrap().unwrap();
+        let Action::ContinueRequest(changes) = action else { panic!("{action:?}") };
+        assert_eq!(changes.headers.set_headers["a"], "b");
+        assert_eq!(changes.method.as_deref(), Some("POST"));
+        assert_eq!(changes.path, None);
+        assert_eq!(changes.body, Some(Bytes::new()));
+        assert_eq!(parse_action("null", None).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_actions_are_errors_not_panics() {
+        assert!(parse_action("{", None).is_err());
+        assert!(parse_action(r#"{"type":"Nope"}"#, None).is_err());
+        assert!(parse_metadata("[1]").is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Host-side implementations of the WIT imports, one file per interface.
+
+pub mod call_input;
+pub mod clocks;

@@ -1,0 +1,20 @@
+//! The sandbox: one Wasmtime engine, policies pre-linked into it, and a
+//! fresh, limited store and instance for every call.
+//!
+//! Nothing here knows about gRPC; callers hand in a [`crate::call::CallInput`]
+//! and get a [`crate::call::CallOutput`] or a [`crate::error::CallError`].
+
+pub mod bindings;
+pub mod compile;
+pub mod engine;
+mod failure;
+pub mod guest_json;
+pub mod host;
+pub mod limits;
+pub mod policy;
+pub mod state;
+
+pub use compile::{CompileError, CompileSource, load_component};
+pub use engine::{EngineOptions, SandboxEngine};
+pub use limits::{LimitOverrides, Limits};
+pub use policy::{CompiledPolicy, GuestDescription, LoadError};

@@ -1,0 +1,179 @@
+//! A policy loaded into the engine, and the fresh-sandbox call.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use super::bindings::{Policy, PolicyPre};
+use super::engine::SandboxEngine;
+use super::failure::{self, StoreFacts};
+use super::guest_json;
+use super::limits::Limits;
+use super::state::HostState;
+use crate::call::{CallInput, CallOutput, CallStats, Phase};
+use crate::error::CallError;
+
+/// What the guest glue reported about the policy module.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct GuestDescription {
+    /// The phases the module defines.
+    pub phases: Vec<Phase>,
+    /// `functions` (on_request/on_response) or `factory` (deprecated get_policy).
+    pub entry: String,
+}
+
+/// A policy ready to run: its pre-linked component and its limits.
+pub struct CompiledPolicy {
+    label: Arc<str>,
+    pre: PolicyPre<HostState>,
+    limits: Limits,
+    description: GuestDescription,
+}
+
+impl CompiledPolicy {
+    /// Links `component` and checks it in one throwaway instance: that it
+    /// fits the engine's pool, within `limits`, and what phases it has.
+    pub fn new(
+        engine: &SandboxEngine,
+        component: &Component,
+        label: &str,
+        limits: Limits,
+    ) -> Result<Self, LoadError> {
+        let instance_pre =
+            engine.linker().instantiate_pre(component).map_err(LoadError::link)?;
+        let pre = PolicyPre::new(instance_pre).map_err(LoadError::link)?;
+        let mut policy = CompiledPolicy {
+            label: Arc::from(label),
+            pre,
+            limits,
+            description: GuestDescription { phases: Vec::new(), entry: String::new() },
+        };
+        policy.description = policy.describe(engine)?;
+        Ok(policy)
+    }
+
+    /// `name@version`, as the policy appears in logs.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The limits every call of this policy runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// What the guest glue reported about the module.
+    pub fn description(&self) -> &GuestDescription {
+        &self.description
+    }
+
+    /// Whether the module defines `phase`.
+    pub fn implements(&self, phase: Phase) -> bool {
+        self.description.phases.contains(&phase)
+    }
+
+    fn describe(&self, engine: &SandboxEngine) -> Result<GuestDescription, LoadError> {
+        let input = CallInput::placeholder();
+        let (mut store, policy) =
+            self.instantiate(engine, input).map_err(|error| LoadError::Check(error.to_string()))?;
+        let json = policy
+            .policy_host_policy_handler()
+            .call_describe(&mut store)
+            .map_err(|error| LoadError::Check(format!("{error:#}")))?;
+        serde_json::from_str(&json)
+            .map_err(|error| LoadError::Check(format!("bad description {json:?}: {error}")))
+    }
+
+    fn instantiate(
+        &self,
+        engine: &SandboxEngine,
+        input: CallInput,
+    ) -> Result<(Store<HostState>, Policy), CallError> {
+        let state = HostState::new(input, &self.limits, self.label.clone());
+        let mut store = Store::new(engine.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(self.limits.fuel).map_err(internal)?;
+        store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
+        match self.pre.instantiate(&mut store) {
+            Ok(policy) => Ok((store, policy)),
+            Err(error) => Err(failure::from_trap(&error, &self.limits, &facts(&store))),
+        }
+    }
+
+    /// Runs one call on a new store and a never-used instance, dropped
+    /// before this returns.
+    pub fn call(&self, engine: &SandboxEngine, input: CallInput) -> Result<CallOutput, CallError> {
+        let started = Instant::now();
+        let phase = input.phase;
+        let (mut store, policy) = self.instantiate(engine, input)?;
+        let handler = policy.policy_host_policy_handler();
+        let result = match phase {
+            Phase::OnRequest => handler.call_on_request(&mut store),
+            Phase::OnResponse => handler.call_on_response(&mut store),
+        };
+        let facts = facts(&store);
+        let outcome = match result {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(failure)) => {
+                return Err(failure::from_guest(failure, &self.label, phase, &self.limits, &facts));
+            }
+            Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts)),
+        };
+        let action = guest_json::parse_action(&outcome.action, outcome.body)
+            .map_err(CallError::InvalidResult)?;
+        let updated_metadata =
+            guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
+        let stats = self.stats(&store, started);
+        report_dropped_logs(&store);
+        Ok(CallOutput { action, updated_metadata, stats })
+    }
+
+    fn stats(&self, store: &Store<HostState>, started: Instant) -> CallStats {
+        let remaining = store.get_fuel().unwrap_or(0);
+        CallStats {
+            fuel_used: self.limits.fuel.saturating_sub(remaining),
+            peak_memory_bytes: store.data().limiter.peak_memory() as u64,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+fn facts(store: &Store<HostState>) -> StoreFacts {
+    StoreFacts { memory_refused: store.data().limiter.memory_refused() }
+}
+
+fn report_dropped_logs(store: &Store<HostState>) {
+    let call = &store.data().call;
+    if call.log_dropped() > 0 {
+        tracing::warn!(
+            target: "policy",
+            policy = call.policy_label(),
+            request_id = call.request_id(),
+            dropped = call.log_dropped(),
+            "policy log lines dropped: over the per-call limit"
+        );
+    }
+}
+
+fn internal(error: wasmtime::Error) -> CallError {
+    CallError::Internal(format!("{error:#}"))
+}
+
+/// Why a component could not be made ready to run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The component's imports or exports do not match this host.
+    #[error("component does not link against this host: {0}")]
+    Link(String),
+    /// The component linked but could not run its description call.
+    #[error("component failed its load-time check: {0}")]
+    Check(String),
+}
+
+impl LoadError {
+    fn link(error: wasmtime::Error) -> Self {
+        LoadError::Link(format!("{error:#}"))
+    }
+}

@@ -1,0 +1,56 @@
+//! The per-call state that lives inside a `Store`.
+//!
+//! A new `HostState` is built for every call and dropped with its store:
+//! nothing in it outlives the call, so nothing can leak between calls.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::host::call_input::CallInputState;
+use super::limits::{CallLimiter, Limits};
+use crate::call::CallInput;
+
+/// Everything a store holds for one call.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory limiter with a record of refusals.
+    pub limiter: CallLimiter,
+    /// The call's inputs and log budget, served to the guest on demand.
+    pub call: CallInputState,
+    /// When the call's time is up; sleeps past it trap.
+    pub deadline: std::time::Instant,
+}
+
+impl HostState {
+    /// State for one call: a WASI context with no files, no network, no
+    /// environment, no arguments and an empty stdin.
+    pub fn new(input: CallInput, limits: &Limits, policy_label: std::sync::Arc<str>) -> Self {
+        HostState {
+            deadline: std::time::Instant::now() + limits.timeout,
+            wasi: deny_all_wasi(),
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(limits),
+            call: CallInputState::new(input, policy_label),
+        }
+    }
+}
+
+/// A WASI context that grants nothing: no preopened directories, no sockets
+/// (the default socket address check denies every address, and name lookup is
+/// off), no environment variables, no arguments, stdin empty, stdout and
+/// stderr discarded (the glue routes policy output to `call-input.log`).
+/// Clocks and random are real; random is seeded afresh per call.
+fn deny_all_wasi() -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder.allow_ip_name_lookup(false);
+    builder.allow_tcp(false);
+    builder.allow_udp(false);
+    builder.build()
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,407 @@
+"""Guest glue: adapts the WIT `policy` world to a Python policy module.
+
+componentize-py imports this module while it pre-initializes the component,
+so everything done at module level here (importing the SDK, the policy, its
+dependencies and the preloaded standard library, finding the entry points)
+is already done in the snapshot every call starts from.
+
+Per call, `Handler.on_request` / `Handler.on_response`:
+1. pulls the context and params JSON through the `call-input` imports and
+   builds the SDK dataclasses (bodies are fetched only when policy code reads
+   them);
+2. calls the policy's entry point, driving a coroutine to completion;
+3. encodes the returned action as JSON plus body bytes, with the shared
+   metadata after the call.
+
+Build-time problems are printed as `policy-host-build-error: <message>`
+lines, which `policy-host build` shows to the author.
+"""
+
+import sys
+
+import policy_host_preload  # noqa: F401  (the standard library every call can use)
+import policy_host_output
+
+import json
+import traceback
+
+from componentize_py_types import Err
+
+import wit_world
+from wit_world.exports import handler as wit
+from wit_world.imports import call_input
+
+from sdk import policy as sdk
+
+BUILD_ERROR_PREFIX = "policy-host-build-error: "
+MAX_TRACEBACK_CHARS = 4000
+
+
+def _fail_build(message):
+    """Stops the build with a message the author can act on."""
+    sys.__stderr__.write(BUILD_ERROR_PREFIX + message + "\n")
+    sys.__stderr__.flush()
+    raise SystemExit(1)
+
+
+def _import_policy():
+    """Imports the author's `policy` module, turning failures into build errors."""
+    try:
+        import policy
+    except SyntaxError as error:
+        location = f"{_package_relative(error.filename)}:{error.lineno}"
+        _fail_build(f"{location}: {error.msg}")
+    except ModuleNotFoundError as error:
+        _fail_build(
+            f"policy.py: importing the policy failed: {error} "
+            "(list third-party packages in requirements.txt; only pure-Python packages work)"
+        )
+    except BaseException as error:  # noqa: BLE001  (any import-time failure stops the build)
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        location = f"{_package_relative(frame.filename)}:{frame.lineno}"
+        _fail_build(f"{location}: importing the policy raised {type(error).__name__}: {error}")
+    return policy
+
+
+def _package_relative(path):
+    """Shows a staged file's path relative to the policy package."""
+    path = str(path or "policy.py")
+    marker = "/app/"
+    return path.rsplit(marker, 1)[-1] if marker in path else path.rsplit("/", 1)[-1]
+
+
+_policy = _import_policy()
+_on_request = getattr(_policy, "on_request", None)
+_on_response = getattr(_policy, "on_response", None)
+_get_policy = getattr(_policy, "get_policy", None)
+if not callable(_on_request) and not callable(_on_response) and not callable(_get_policy):
+    _fail_build(
+        "policy.py defines neither on_request(ctx, params) nor on_response(ctx, params) "
+        "(nor the deprecated get_policy(metadata, params) factory)"
+    )
+
+
+# --- context -----------------------------------------------------------------
+
+
+def _body_fetcher(kind, end_of_stream):
+    def fetch():
+        content = call_input.body(kind)
+        if content is None:
+            return None
+        return sdk.Body(content=content, end_of_stream=end_of_stream, present=True)
+
+    return fetch
+
+
+def _lazy_body(name):
+    """A property that fetches a body from the host the first time it is read."""
+    slot = "_lazy_" + name
+
+    def get(self):
+        value = self.__dict__.get(slot)
+        if callable(value):
+            value = value()
+            self.__dict__[slot] = value
+        return value
+
+    def set_(self, value):
+        self.__dict__[slot] = value
+
+    return property(get, set_)
+
+
+class _RequestContext(sdk.RequestContext):
+    """An SDK RequestContext whose body is fetched on first access."""
+
+    body = _lazy_body("body")
+
+
+class _ResponseContext(sdk.ResponseContext):
+    """An SDK ResponseContext whose bodies are fetched on first access."""
+
+    request_body = _lazy_body("request_body")
+    response_body = _lazy_body("response_body")
+
+
+def _shared(raw):
+    return sdk.SharedContext(
+        project_id=raw.get("project_id", ""),
+        request_id=raw.get("request_id", ""),
+        metadata=raw.get("metadata") or {},
+        api_id=raw.get("api_id", ""),
+        api_name=raw.get("api_name", ""),
+        api_version=raw.get("api_version", ""),
+        api_kind=raw.get("api_kind", ""),
+        api_context=raw.get("api_context", ""),
+        operation_path=raw.get("operation_path", ""),
+        auth_context=raw.get("auth_context") or {},
+    )
+
+
+def _metadata(raw):
+    return sdk.PolicyMetadata(
+        route_name=raw.get("route_name", ""),
+        api_id=raw.get("api_id", ""),
+        api_name=raw.get("api_name", ""),
+        api_version=raw.get("api_version", ""),
+        attached_to=raw.get("attached_to", ""),
+    )
+
+
+def _request_context(shared, raw):
+    ctx = _RequestContext(
+        shared=shared,
+        headers=raw.get("headers") or {},
+        path=raw.get("path", ""),
+        method=raw.get("method", ""),
+        authority=raw.get("authority", ""),
+        scheme=raw.get("scheme", ""),
+    )
+    if raw.get("body_present"):
+        ctx.body = _body_fetcher(call_input.BodyKind.REQUEST, bool(raw.get("end_of_stream")))
+    return ctx
+
+
+def _response_context(shared, raw):
+    ctx = _ResponseContext(
+        shared=shared,
+        request_headers=raw.get("request_headers") or {},
+        request_path=raw.get("request_path", ""),
+        request_method=raw.get("request_method", ""),
+        response_headers=raw.get("response_headers") or {},
+        response_status=int(raw.get("response_status", 200)),
+    )
+    if raw.get("request_body_present"):
+        ctx.request_body = _body_fetcher(call_input.BodyKind.REQUEST, True)
+    if raw.get("response_body_present"):
+        ctx.response_body = _body_fetcher(call_input.BodyKind.RESPONSE, True)
+    return ctx
+
+
+def _read_inputs(phase):
+    """Pulls this call's inputs from the host and builds the SDK objects."""
+    try:
+        raw = json.loads(call_input.context())
+        params = json.loads(call_input.params())
+        shared = _shared(raw.get("shared") or {})
+        policy_metadata = _metadata(raw.get("policy") or {})
+        if phase == "on_request":
+            ctx = _request_context(shared, raw["request"])
+        else:
+            ctx = _response_context(shared, raw["response"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise Err(wit.Failure_InvalidInput(f"{type(error).__name__}: {error}")) from None
+    if not isinstance(params, dict):
+        raise Err(wit.Failure_InvalidInput("params must be a JSON object"))
+    return ctx, params, policy_metadata
+
+
+# --- calling the policy ------------------------------------------------------
+
+
+def _entry_point(phase, policy_metadata, params):
+    """The callable for this phase, or None when the policy lacks it."""
+    function = _on_request if phase == "on_request" else _on_response
+    if callable(function):
+        return function
+    if callable(_get_policy):
+        instance = _get_policy(policy_metadata, params)
+        return getattr(instance, phase, None)
+    return None
+
+
+def _run_to_completion(value):
+    """Drives a coroutine returned by an `async def` entry point."""
+    if not hasattr(value, "send") or not hasattr(value, "throw"):
+        return value
+    try:
+        while True:
+            value.send(None)
+    except StopIteration as done:
+        return done.value
+
+
+def _raised(error):
+    frames = traceback.format_exception(type(error), error, error.__traceback__)
+    trace = "".join(frames[-6:])[-MAX_TRACEBACK_CHARS:]
+    return Err(
+        wit.Failure_Raised(
+            wit.RaisedException(kind=type(error).__name__, message=str(error), traceback=trace)
+        )
+    )
+
+
+def _call(phase):
+    ctx, params, policy_metadata = _read_inputs(phase)
+    try:
+        function = _entry_point(phase, policy_metadata, params)
+        if function is None:
+            raise Err(wit.Failure_NotImplemented())
+        action = _run_to_completion(function(ctx, params))
+    except Err:
+        raise
+    except BaseException as error:  # noqa: BLE001  (policy code may raise anything)
+        raise _raised(error) from None
+    return _encode(phase, action, ctx.shared.metadata)
+
+
+# --- encoding the result -----------------------------------------------------
+
+
+def _invalid(message):
+    return Err(wit.Failure_InvalidAction(message))
+
+
+def _text_map(value, what):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid(f"{what} must be a dict, got {type(value).__name__}")
+    return {str(key): str(item) for key, item in value.items()}
+
+
+def _text_list(value, what):
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise _invalid(f"{what} must be a list of strings, got {type(value).__name__}")
+    return [str(item) for item in value]
+
+
+def _append_map(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid(f"append_headers must be a dict, got {type(value).__name__}")
+    result = {}
+    for key, items in value.items():
+        if isinstance(items, str):
+            items = [items]
+        result[str(key)] = _text_list(items, f"append_headers[{key!r}]")
+    return result
+
+
+def _body_bytes(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise _invalid(f"body must be bytes or str, got {type(value).__name__}")
+
+
+def _optional_text(value, what):
+    if value is None or isinstance(value, str):
+        return value
+    raise _invalid(f"{what} must be a str or None, got {type(value).__name__}")
+
+
+def _optional_int(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _invalid(f"{what} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
+def _header_changes(action):
+    return {
+        "set_headers": _text_map(action.set_headers, "set_headers"),
+        "remove_headers": _text_list(action.remove_headers, "remove_headers"),
+        "append_headers": _append_map(action.append_headers),
+        "analytics_metadata": action.analytics_metadata or {},
+    }
+
+
+def _encode_action(phase, action):
+    """The action as a JSON-ready dict plus its body bytes."""
+    if action is None:
+        return None, None
+    if phase == "on_request" and isinstance(action, sdk.UpstreamRequestModifications):
+        fields = _header_changes(action)
+        fields["type"] = "UpstreamRequestModifications"
+        fields["path"] = _optional_text(action.path, "path")
+        fields["method"] = _optional_text(action.method, "method")
+        return fields, _body_bytes(action.body)
+    if phase == "on_request" and isinstance(action, sdk.ImmediateResponse):
+        status = _optional_int(action.status_code, "status_code")
+        fields = {
+            "type": "ImmediateResponse",
+            "status_code": 500 if status is None else status,
+            "headers": _text_map(action.headers, "headers"),
+            "analytics_metadata": action.analytics_metadata or {},
+        }
+        return fields, _body_bytes(action.body)
+    if phase == "on_response" and isinstance(action, sdk.UpstreamResponseModifications):
+        fields = _header_changes(action)
+        fields["type"] = "UpstreamResponseModifications"
+        fields["status_code"] = _optional_int(action.status_code, "status_code")
+        return fields, _body_bytes(action.body)
+    expected = (
+        "UpstreamRequestModifications, ImmediateResponse or None"
+        if phase == "on_request"
+        else "UpstreamResponseModifications or None"
+    )
+    raise _invalid(f"{phase} returned {type(action).__name__}; expected {expected}")
+
+
+def _json_fallback(value):
+    """How values JSON does not know are sent back to the gateway."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _to_json(value, what):
+    try:
+        return json.dumps(value, default=_json_fallback, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError) as error:
+        raise _invalid(f"{what} cannot be encoded as JSON: {error}") from None
+
+
+def _encode(phase, action, metadata):
+    fields, body = _encode_action(phase, action)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise _invalid(f"ctx.shared.metadata must be a dict, got {type(metadata).__name__}")
+    return wit.Outcome(
+        action=_to_json(fields, "the action"),
+        body=body,
+        metadata=_to_json(metadata, "ctx.shared.metadata"),
+    )
+
+
+# --- exports -----------------------------------------------------------------
+
+
+def _describe():
+    if callable(_on_request) or callable(_on_response):
+        phases = [name for name, fn in (("on_request", _on_request), ("on_response", _on_response)) if callable(fn)]
+        return {"phases": phases, "entry": "functions"}
+    return {"phases": ["on_request", "on_response"], "entry": "factory"}
+
+
+_DESCRIPTION = json.dumps(_describe())
+
+
+class Handler(wit_world.exports.Handler):
+    """The component's `handler` export."""
+
+    def describe(self):
+        """The policy's phases and entry style, found at build time."""
+        return _DESCRIPTION
+
+    def on_request(self):
+        """Runs the policy's request phase."""
+        with policy_host_output.call_scope():
+            return _call("on_request")
+
+    def on_response(self):
+        """Runs the policy's response phase."""
+        with policy_host_output.call_scope():
+            return _call("on_response")
