@@ -67,7 +67,10 @@ impl ArtifactCache {
         for kind in [ArtifactKind::Component, ArtifactKind::Compiled] {
             root.create_dir_all(kind.dir_name())?;
         }
-        Ok(ArtifactCache { root, path: path.to_path_buf() })
+        Ok(ArtifactCache {
+            root,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Where the cache lives, for messages.
@@ -78,9 +81,14 @@ impl ArtifactCache {
     fn file_name(kind: ArtifactKind, key: &str) -> io::Result<String> {
         let plain = !key.is_empty()
             && key.len() <= 200
-            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
-            return Err(io::Error::new(ErrorKind::InvalidInput, format!("bad cache key {key:?}")));
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("bad cache key {key:?}"),
+            ));
         }
         Ok(format!("{}/{key}.{}", kind.dir_name(), kind.extension()))
     }
@@ -98,7 +106,9 @@ impl ArtifactCache {
     /// so a concurrent reader never sees half a file.
     pub fn put(&self, kind: ArtifactKind, key: &str, bytes: &[u8]) -> io::Result<()> {
         let name = Self::file_name(kind, key)?;
-        let temporary = format!("{name}.tmp-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temporary = format!("{name}.tmp-{}-{unique}", std::process::id());
         let mut file = self.root.create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -117,7 +127,10 @@ mod tests {
         let cache = ArtifactCache::open(dir.path()).unwrap();
         assert_eq!(cache.get(ArtifactKind::Compiled, "abc").unwrap(), None);
         cache.put(ArtifactKind::Compiled, "abc", b"code").unwrap();
-        assert_eq!(cache.get(ArtifactKind::Compiled, "abc").unwrap().unwrap(), b"code");
+        assert_eq!(
+            cache.get(ArtifactKind::Compiled, "abc").unwrap().unwrap(),
+            b"code"
+        );
         assert_eq!(cache.get(ArtifactKind::Component, "abc").unwrap(), None);
     }
 
@@ -126,7 +139,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ArtifactCache::open(dir.path()).unwrap();
         for key in ["../x", "a/b", "", ".."] {
-            assert!(cache.put(ArtifactKind::Component, key, b"x").is_err(), "{key}");
+            assert!(
+                cache.put(ArtifactKind::Component, key, b"x").is_err(),
+                "{key}"
+            );
         }
     }
 }

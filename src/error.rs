@@ -43,7 +43,9 @@ pub enum CallError {
         traceback: String,
     },
     /// The call used up its fuel budget.
-    #[error("policy ran out of fuel (budget {budget} units, about {approx_ms} ms of CPU): raise limits.fuel or make the policy cheaper")]
+    #[error(
+        "policy ran out of fuel (budget {budget} units, about {approx_ms} ms of CPU): raise limits.fuel or make the policy cheaper"
+    )]
     FuelExhausted {
         /// The budget it had.
         budget: u64,
@@ -116,17 +118,27 @@ mod tests {
         };
         assert_eq!(raised.error_type(), "execution_error");
         assert_eq!(raised.to_string(), "policy raised KeyError: 'x'");
-        let timeout = CallError::DeadlineExceeded { timeout: Duration::from_millis(250) };
+        let timeout = CallError::DeadlineExceeded {
+            timeout: Duration::from_millis(250),
+        };
         assert_eq!(timeout.error_type(), "timeout");
         assert_eq!(timeout.to_string(), "policy exceeded its 250 ms deadline");
     }
 
     #[test]
     fn limit_messages_name_the_limit() {
-        let memory = CallError::MemoryLimit { limit_bytes: 64 * 1024 * 1024 };
-        assert_eq!(memory.to_string(), "policy exceeded its memory limit of 64 MiB");
+        let memory = CallError::MemoryLimit {
+            limit_bytes: 64 * 1024 * 1024,
+        };
+        assert_eq!(
+            memory.to_string(),
+            "policy exceeded its memory limit of 64 MiB"
+        );
         assert_eq!(memory.error_type(), "memory_limit");
-        let fuel = CallError::FuelExhausted { budget: 1000, approx_ms: 0 };
+        let fuel = CallError::FuelExhausted {
+            budget: 1000,
+            approx_ms: 0,
+        };
         assert!(fuel.to_string().contains("limits.fuel"));
     }
 }

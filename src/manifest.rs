@@ -96,7 +96,9 @@ pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
             let mut contents = section;
             let name_len = read_leb128(&mut contents)? as usize;
             if name_len > contents.len() {
-                return Err(ManifestError::Malformed("custom section name runs past the end"));
+                return Err(ManifestError::Malformed(
+                    "custom section name runs past the end",
+                ));
             }
             if &contents[..name_len] == SECTION_NAME.as_bytes() {
                 let manifest: Manifest = serde_json::from_slice(&contents[name_len..])?;
@@ -125,7 +127,9 @@ fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
 fn read_leb128(input: &mut &[u8]) -> Result<u64, ManifestError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first().ok_or(ManifestError::Malformed("truncated size"))?;
+        let (&byte, rest) = input
+            .split_first()
+            .ok_or(ManifestError::Malformed("truncated size"))?;
         *input = rest;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
@@ -145,7 +149,10 @@ mod tests {
             name: "p".into(),
             version: "v1.0.0".into(),
             description: "d".into(),
-            limits: LimitOverrides { fuel: Some(5_000_000), ..Default::default() },
+            limits: LimitOverrides {
+                fuel: Some(5_000_000),
+                ..Default::default()
+            },
             wit: "policy-host:policy@1.0.0".into(),
             source_hash: "abc".into(),
         }
@@ -162,7 +169,10 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_sections_are_errors() {
-        assert!(matches!(read(&COMPONENT_HEADER), Err(ManifestError::Missing)));
+        assert!(matches!(
+            read(&COMPONENT_HEADER),
+            Err(ManifestError::Missing)
+        ));
         assert!(matches!(read(b"nope"), Err(ManifestError::NotAComponent)));
         let mut truncated = COMPONENT_HEADER.to_vec();
         truncated.extend_from_slice(&[0, 50, 1]);

@@ -8,6 +8,12 @@ from sdk.policy import ImmediateResponse, RequestContext, ResponseContext
 
 JSON_HEADERS = {"content-type": "application/json"}
 
+# jsonschema 4.17 reads its bundled vocabulary files the first time a
+# validator builds a reference resolver. Package files exist only while the
+# component is built, so build one now, at import time: the loaded
+# vocabularies are then part of the pre-initialized snapshot.
+Draft7Validator({}).resolver
+
 
 def _reject(code: str, message: str, details: str = None) -> ImmediateResponse:
     error = {"code": code, "message": message}

@@ -25,7 +25,11 @@ pub enum ComponentizeError {
 
 /// Builds `output` from the staged directories: `glue`, `sdk`, `app`
 /// (the policy package) and `deps` (its requirements), in that search order.
-pub fn componentize(toolchain: &Toolchain, staging: &Path, output: &Path) -> Result<(), ComponentizeError> {
+pub fn componentize(
+    toolchain: &Toolchain,
+    staging: &Path,
+    output: &Path,
+) -> Result<(), ComponentizeError> {
     let mut command = Command::new(toolchain.componentize_py());
     command
         .arg("-d")
@@ -46,12 +50,19 @@ pub fn componentize(toolchain: &Toolchain, staging: &Path, output: &Path) -> Res
 fn explain(output: &str) -> ComponentizeError {
     let reported: Vec<&str> = output
         .lines()
-        .filter_map(|line| line.find(GLUE_ERROR_PREFIX).map(|at| &line[at + GLUE_ERROR_PREFIX.len()..]))
+        .filter_map(|line| {
+            line.find(GLUE_ERROR_PREFIX)
+                .map(|at| &line[at + GLUE_ERROR_PREFIX.len()..])
+        })
         .collect();
     if !reported.is_empty() {
         return ComponentizeError::Policy(reported.join("\n"));
     }
-    let tail: Vec<&str> = output.lines().filter(|line| !line.trim().is_empty()).take(40).collect();
+    let tail: Vec<&str> = output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .take(40)
+        .collect();
     ComponentizeError::Tool(tail.join("\n"))
 }
 

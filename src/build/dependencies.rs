@@ -18,7 +18,9 @@ const GUEST_PYTHON_VERSION: &str = "3.14";
 #[derive(Debug, thiserror::Error)]
 pub enum DependencyError {
     /// A requirement has no pure-Python wheel.
-    #[error("requirement {name} cannot be bundled: it has no pure-Python wheel, so it needs a native extension (or ships only source), which cannot run inside the WebAssembly sandbox. Choose a pure-Python package or version.\npip said: {pip_line}")]
+    #[error(
+        "requirement {name} cannot be bundled: it has no pure-Python wheel, so it needs a native extension (or ships only source), which cannot run inside the WebAssembly sandbox. Choose a pure-Python package or version.\npip said: {pip_line}"
+    )]
     NotPurePython {
         /// The distribution pip could not find a pure wheel for.
         name: String,
@@ -26,7 +28,9 @@ pub enum DependencyError {
         pip_line: String,
     },
     /// A native library file ended up in the install.
-    #[error("requirement {0} contains a native extension ({1}), which cannot run inside the WebAssembly sandbox")]
+    #[error(
+        "requirement {0} contains a native extension ({1}), which cannot run inside the WebAssembly sandbox"
+    )]
     NativeFile(String, String),
     /// pip failed for another reason.
     #[error("installing requirements failed: {0}")]
@@ -51,12 +55,31 @@ pub fn install(
     let lines: Vec<&str> = requirements.iter().map(|r| r.spec.as_str()).collect();
     std::fs::write(&list, lines.join("\n") + "\n")?;
     let mut pip = Command::new(toolchain.python());
-    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"])
-        .args(["--only-binary=:all:", "--platform", "any", "--implementation", "py"])
-        .args(["--abi", "none", "--python-version", GUEST_PYTHON_VERSION, "--target"])
-        .arg(target)
-        .arg("-r")
-        .arg(&list);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+    ])
+    .args([
+        "--only-binary=:all:",
+        "--platform",
+        "any",
+        "--implementation",
+        "py",
+    ])
+    .args([
+        "--abi",
+        "none",
+        "--python-version",
+        GUEST_PYTHON_VERSION,
+        "--target",
+    ])
+    .arg(target)
+    .arg("-r")
+    .arg(&list);
     toolchain::run(pip, "pip install").map_err(explain_pip_failure)?;
     find_native_files(target)
 }
@@ -71,7 +94,10 @@ fn explain_pip_failure(error: ToolchainError) -> DependencyError {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
                 .collect();
-            return DependencyError::NotPurePython { name, pip_line: line.trim().to_string() };
+            return DependencyError::NotPurePython {
+                name,
+                pip_line: line.trim().to_string(),
+            };
         }
     }
     DependencyError::Pip(error)
@@ -99,7 +125,9 @@ fn first_native_file(path: &Path) -> std::io::Result<Option<String>> {
         return Ok(None);
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let native = [".so", ".pyd", ".dylib", ".dll"].iter().any(|ext| name.ends_with(ext))
+    let native = [".so", ".pyd", ".dylib", ".dll"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
         || name.contains(".so.");
     Ok(native.then(|| name.into_owned()))
 }
@@ -114,7 +142,9 @@ mod tests {
             what: "pip install".into(),
             output: "ERROR: Could not find a version that satisfies the requirement rpds-py>=0.7.1 (from jsonschema) (from versions: none)\n".into(),
         });
-        let DependencyError::NotPurePython { name, .. } = &error else { panic!("{error}") };
+        let DependencyError::NotPurePython { name, .. } = &error else {
+            panic!("{error}")
+        };
         assert_eq!(name, "rpds-py");
         assert!(error.to_string().contains("native extension"));
     }
@@ -123,8 +153,16 @@ mod tests {
     fn native_files_are_found() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("fastlib")).unwrap();
-        std::fs::write(dir.path().join("fastlib/_speed.cpython-314-x86_64-linux-gnu.so"), b"").unwrap();
+        std::fs::write(
+            dir.path()
+                .join("fastlib/_speed.cpython-314-x86_64-linux-gnu.so"),
+            b"",
+        )
+        .unwrap();
         let error = find_native_files(dir.path()).unwrap_err();
-        assert!(matches!(error, DependencyError::NativeFile(ref top, _) if top == "fastlib"), "{error}");
+        assert!(
+            matches!(error, DependencyError::NativeFile(ref top, _) if top == "fastlib"),
+            "{error}"
+        );
     }
 }

@@ -30,8 +30,14 @@ pub const GUEST_FILES: &[GuestFile] = &[
         staged_at: "glue/policy_host_preload.py",
         contents: include_str!("../../wasm-python/guest/policy_host_preload.py"),
     },
-    GuestFile { staged_at: "sdk/sdk/__init__.py", contents: include_str!("../../sdk/__init__.py") },
-    GuestFile { staged_at: "sdk/sdk/policy.py", contents: include_str!("../../sdk/policy.py") },
+    GuestFile {
+        staged_at: "sdk/sdk/__init__.py",
+        contents: include_str!("../../sdk/__init__.py"),
+    },
+    GuestFile {
+        staged_at: "sdk/sdk/policy.py",
+        contents: include_str!("../../sdk/policy.py"),
+    },
 ];
 
 /// Writes every guest file under `staging`.

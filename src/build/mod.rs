@@ -9,5 +9,5 @@ mod pipeline;
 mod toolchain;
 
 pub use guest_files::GUEST_FILES;
-pub use pipeline::{BuildError, BuildOptions, BuiltPolicy, Builder, hex, write_component};
+pub use pipeline::{BuildError, BuildOptions, Builder, BuiltPolicy, hex, write_component};
 pub use toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};

@@ -78,7 +78,11 @@ pub struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// A builder using `toolchain` and caching in `cache`.
     pub fn new(toolchain: Toolchain, cache: &'a ArtifactCache, options: BuildOptions) -> Self {
-        Builder { toolchain, cache, options }
+        Builder {
+            toolchain,
+            cache,
+            options,
+        }
     }
 
     /// Builds the package at `dir`; `report` receives progress lines.
@@ -87,17 +91,29 @@ impl<'a> Builder<'a> {
         let requirements = parse_requirements(&package.requirements_text())?;
         let source_hash = source_hash(&package);
         if !self.options.rebuild
-            && let Some(wasm) = self.cache.get(ArtifactKind::Component, &source_hash).map_err(io("reading the cache"))?
+            && let Some(wasm) = self
+                .cache
+                .get(ArtifactKind::Component, &source_hash)
+                .map_err(io("reading the cache"))?
             && let Ok(manifest) = manifest::read(&wasm)
         {
             report("unchanged: using the cached component");
-            return Ok(BuiltPolicy { manifest, wasm, from_cache: true });
+            return Ok(BuiltPolicy {
+                manifest,
+                wasm,
+                from_cache: true,
+            });
         }
         self.toolchain.ensure(report)?;
         let staging = tempfile::tempdir().map_err(io("creating a staging directory"))?;
         stage_package(&package, staging.path())?;
         report(&format!("installing {} requirement(s)", requirements.len()));
-        dependencies::install(&self.toolchain, &requirements, staging.path(), &staging.path().join("deps"))?;
+        dependencies::install(
+            &self.toolchain,
+            &requirements,
+            staging.path(),
+            &staging.path().join("deps"),
+        )?;
         report("componentizing (pre-initializing CPython with the policy imported)");
         let output = staging.path().join("policy.wasm");
         componentize::componentize(&self.toolchain, staging.path(), &output)?;
@@ -112,8 +128,14 @@ impl<'a> Builder<'a> {
             source_hash: source_hash.clone(),
         };
         let wasm = manifest::embed(raw, &manifest);
-        self.cache.put(ArtifactKind::Component, &source_hash, &wasm).map_err(io("writing the cache"))?;
-        Ok(BuiltPolicy { manifest, wasm, from_cache: false })
+        self.cache
+            .put(ArtifactKind::Component, &source_hash, &wasm)
+            .map_err(io("writing the cache"))?;
+        Ok(BuiltPolicy {
+            manifest,
+            wasm,
+            from_cache: false,
+        })
     }
 }
 
@@ -167,9 +189,13 @@ pub fn write_component(out_dir: &Path, built: &BuiltPolicy) -> Result<PathBuf, B
         .map_err(io(format!("opening {}", out_dir.display())))?;
     let name = format!("{}-{}.wasm", built.manifest.name, built.manifest.version);
     let temporary = format!(".{name}.tmp-{}", std::process::id());
-    let mut file = dir.create(&temporary).map_err(io(format!("writing {name}")))?;
-    file.write_all(&built.wasm).map_err(io(format!("writing {name}")))?;
+    let mut file = dir
+        .create(&temporary)
+        .map_err(io(format!("writing {name}")))?;
+    file.write_all(&built.wasm)
+        .map_err(io(format!("writing {name}")))?;
     drop(file);
-    dir.rename(&temporary, &dir, &name).map_err(io(format!("writing {name}")))?;
+    dir.rename(&temporary, &dir, &name)
+        .map_err(io(format!("writing {name}")))?;
     Ok(out_dir.join(name))
 }

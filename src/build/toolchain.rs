@@ -36,13 +36,18 @@ pub enum ToolchainError {
 /// Runs `command`, returning stdout, or its stderr as the error.
 pub(super) fn run(mut command: Command, what: &str) -> Result<String, ToolchainError> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let output = command.output().map_err(|source| ToolchainError::Spawn { program, source })?;
+    let output = command
+        .output()
+        .map_err(|source| ToolchainError::Spawn { program, source })?;
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stdout));
-    Err(ToolchainError::Failed { what: what.to_string(), output: text })
+    Err(ToolchainError::Failed {
+        what: what.to_string(),
+        output: text,
+    })
 }
 
 impl Toolchain {
@@ -50,7 +55,11 @@ impl Toolchain {
     /// in the source tree this binary was built from.
     pub fn default_venv() -> PathBuf {
         std::env::var_os("POLICY_HOST_TOOLCHAIN_DIR").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("wasm-python").join(".venv"),
+            || {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("wasm-python")
+                    .join(".venv")
+            },
             PathBuf::from,
         )
     }
@@ -71,7 +80,10 @@ impl Toolchain {
     }
 
     fn installed_version(&self) -> Option<String> {
-        let output = Command::new(self.componentize_py()).arg("--version").output().ok()?;
+        let output = Command::new(self.componentize_py())
+            .arg("--version")
+            .output()
+            .ok()?;
         let text = String::from_utf8_lossy(&output.stdout);
         text.split_whitespace().nth(1).map(str::to_string)
     }
@@ -93,8 +105,14 @@ impl Toolchain {
             run(venv, "creating the toolchain virtualenv")?;
         }
         let mut pip = Command::new(self.python());
-        pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"));
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"));
         run(pip, "installing componentize-py")?;
         Ok(())
     }

@@ -139,5 +139,6 @@ pub struct RunArgs {
 }
 
 fn parse_phase(text: &str) -> Result<Phase, String> {
-    text.parse().map_err(|error: crate::call::UnknownPhase| error.to_string())
+    text.parse()
+        .map_err(|error: crate::call::UnknownPhase| error.to_string())
 }

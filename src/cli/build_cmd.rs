@@ -12,8 +12,17 @@ use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 
 /// The builder `args` ask for.
 pub fn builder<'a>(args: &ToolchainArgs, cache: &'a ArtifactCache) -> Builder<'a> {
-    let venv = args.toolchain.clone().unwrap_or_else(Toolchain::default_venv);
-    Builder::new(Toolchain::new(venv), cache, BuildOptions { rebuild: args.rebuild })
+    let venv = args
+        .toolchain
+        .clone()
+        .unwrap_or_else(Toolchain::default_venv);
+    Builder::new(
+        Toolchain::new(venv),
+        cache,
+        BuildOptions {
+            rebuild: args.rebuild,
+        },
+    )
 }
 
 /// Builds every directory, reporting each; fails if any failed.
@@ -21,8 +30,11 @@ pub fn run(args: BuildArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let cache = ArtifactCache::open(cache_dir)
         .map_err(|e| anyhow::anyhow!("opening the artifact cache {}: {e}", cache_dir.display()))?;
     let builder = builder(&args.toolchain, &cache);
-    let engine = SandboxEngine::new(EngineOptions { max_concurrent_calls: 1, ..Default::default() })
-        .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
     let total = args.dirs.len();
     let mut failed = Vec::new();
     for (index, dir) in args.dirs.iter().enumerate() {
@@ -56,9 +68,18 @@ fn build_one(
     let path = write_component(out, &built)?;
     report("compiling for this host (cached by content hash and engine)");
     let shown = path.display().to_string();
-    let loaded = load_policy(engine, cache, &built.wasm, &shown, Limits::default(), LimitOverrides::default())?;
+    let loaded = load_policy(
+        engine,
+        cache,
+        &built.wasm,
+        &shown,
+        Limits::default(),
+        LimitOverrides::default(),
+    )?;
     if loaded.policy.description().entry == "factory" {
-        report("warning: get_policy(metadata, params) is deprecated; export on_request/on_response");
+        report(
+            "warning: get_policy(metadata, params) is deprecated; export on_request/on_response",
+        );
     }
     report(&format!(
         "{} {}: phases {:?}, {:.1} MB, {:.1} s",

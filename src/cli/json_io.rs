@@ -90,7 +90,13 @@ impl ContextFile {
                 response_status: self.response_status.unwrap_or(200),
             }),
         };
-        Ok(CallInput { phase, exchange, shared: self.shared, policy: self.policy_metadata, params })
+        Ok(CallInput {
+            phase,
+            exchange,
+            shared: self.shared,
+            policy: self.policy_metadata,
+            params,
+        })
     }
 }
 
@@ -111,7 +117,10 @@ fn header_fields(changes: &HeaderChanges) -> serde_json::Map<String, Value> {
     fields.insert("set_headers".into(), json!(changes.set_headers));
     fields.insert("remove_headers".into(), json!(changes.remove_headers));
     fields.insert("append_headers".into(), json!(changes.append_headers));
-    fields.insert("analytics_metadata".into(), Value::Object(changes.analytics_metadata.clone()));
+    fields.insert(
+        "analytics_metadata".into(),
+        Value::Object(changes.analytics_metadata.clone()),
+    );
     fields
 }
 
@@ -173,13 +182,21 @@ mod tests {
             r#"{"headers":{"a":"b"},"body":{"base64":"/wA="},"shared":{"request_id":"r"}}"#,
         )
         .unwrap();
-        let input = file.into_input(Phase::OnRequest, JsonObject::new()).unwrap();
-        let Exchange::Request(view) = &input.exchange else { panic!() };
+        let input = file
+            .into_input(Phase::OnRequest, JsonObject::new())
+            .unwrap();
+        let Exchange::Request(view) = &input.exchange else {
+            panic!()
+        };
         assert_eq!(view.body.as_deref(), Some(&[0xff, 0x00][..]));
         assert_eq!(input.shared.request_id, "r");
         let file: ContextFile = serde_json::from_str(r#"{"response_body":"hi"}"#).unwrap();
-        let input = file.into_input(Phase::OnResponse, JsonObject::new()).unwrap();
-        let Exchange::Response(view) = &input.exchange else { panic!() };
+        let input = file
+            .into_input(Phase::OnResponse, JsonObject::new())
+            .unwrap();
+        let Exchange::Response(view) = &input.exchange else {
+            panic!()
+        };
         assert_eq!(view.response_body.as_deref(), Some(&b"hi"[..]));
         assert_eq!(view.response_status, 200);
     }

@@ -13,7 +13,9 @@ pub fn init(args: &CommonArgs) -> anyhow::Result<()> {
     };
     let filter = EnvFilter::try_new(&level)
         .map_err(|error| anyhow::anyhow!("invalid LOG_LEVEL {:?}: {error}", args.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

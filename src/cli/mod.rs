@@ -15,7 +15,11 @@ use std::process::ExitCode;
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(&cli.common)?;
-    let cache_dir = cli.common.cache_dir.clone().unwrap_or_else(crate::cache::ArtifactCache::default_path);
+    let cache_dir = cli
+        .common
+        .cache_dir
+        .clone()
+        .unwrap_or_else(crate::cache::ArtifactCache::default_path);
     match cli.command {
         Command::Build(args) => build_cmd::run(args, &cache_dir),
         Command::Run(args) => run_cmd::run(args, &cache_dir),

@@ -14,7 +14,10 @@ use crate::dispatch::load_policy;
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 
 fn print(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialize")
+    );
 }
 
 fn fail(error_type: &str, message: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
@@ -23,7 +26,8 @@ fn fail(error_type: &str, message: impl std::fmt::Display) -> anyhow::Result<Exi
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {what} {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading {what} {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{what} {}: {e}", path.display()))
 }
 
@@ -56,9 +60,16 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
             Err(error) => return fail("load_error", format!("{}: {error}", args.policy.display())),
         }
     };
-    let engine = SandboxEngine::new(EngineOptions { max_concurrent_calls: 1, ..Default::default() })
-        .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
-    let forced = LimitOverrides { memory_mib: args.memory_mib, fuel: args.fuel, timeout_ms: args.timeout_ms };
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
+    let forced = LimitOverrides {
+        memory_mib: args.memory_mib,
+        fuel: args.fuel,
+        timeout_ms: args.timeout_ms,
+    };
     let shown = args.policy.display().to_string();
     let loaded = match load_policy(&engine, &cache, &wasm, &shown, Limits::default(), forced) {
         Ok(loaded) => loaded,

@@ -10,7 +10,8 @@ use super::registry::{DuplicatePolicy, PolicyRegistry};
 use crate::cache::ArtifactCache;
 use crate::manifest::{self, Manifest, ManifestError};
 use crate::sandbox::{
-    self, CompileError, CompileSource, CompiledPolicy, LimitOverrides, Limits, LoadError, SandboxEngine,
+    self, CompileError, CompileSource, CompiledPolicy, LimitOverrides, Limits, LoadError,
+    SandboxEngine,
 };
 
 /// Why a policy could not be loaded.
@@ -83,15 +84,24 @@ pub fn load_policy(
     forced: LimitOverrides,
 ) -> Result<LoadedPolicy, LoadPolicyError> {
     let path = shown_as.to_string();
-    let manifest =
-        manifest::read(wasm).map_err(|source| LoadPolicyError::Manifest { path: path.clone(), source })?;
+    let manifest = manifest::read(wasm).map_err(|source| LoadPolicyError::Manifest {
+        path: path.clone(),
+        source,
+    })?;
     let limits = manifest
         .limits
         .apply_to(defaults)
         .and_then(|limits| forced.apply_to(limits))
-        .map_err(|source| LoadPolicyError::Limits { path: path.clone(), source })?;
-    let (component, source) = sandbox::load_component(engine, cache, wasm)
-        .map_err(|source| LoadPolicyError::Compile { path: path.clone(), source })?;
+        .map_err(|source| LoadPolicyError::Limits {
+            path: path.clone(),
+            source,
+        })?;
+    let (component, source) = sandbox::load_component(engine, cache, wasm).map_err(|source| {
+        LoadPolicyError::Compile {
+            path: path.clone(),
+            source,
+        }
+    })?;
     let policy = CompiledPolicy::new(engine, &component, &manifest.label(), limits)
         .map_err(|source| LoadPolicyError::Load { path, source })?;
     if policy.description().entry == "factory" {
@@ -100,7 +110,11 @@ pub fn load_policy(
             "policy uses the deprecated get_policy(metadata, params) factory; export on_request/on_response instead"
         );
     }
-    Ok(LoadedPolicy { manifest, policy: Arc::new(policy), source })
+    Ok(LoadedPolicy {
+        manifest,
+        policy: Arc::new(policy),
+        source,
+    })
 }
 
 /// Loads every `*.wasm` in `dir` (not recursing) into a registry.
@@ -120,7 +134,10 @@ pub fn load_directory(
     for entry in handle.entries().map_err(io(&shown))? {
         let entry = entry.map_err(io(&shown))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".wasm") && !name.starts_with('.') && entry.file_type().map_err(io(&name))?.is_file() {
+        if name.ends_with(".wasm")
+            && !name.starts_with('.')
+            && entry.file_type().map_err(io(&name))?.is_file()
+        {
             names.push(name);
         }
     }
@@ -129,7 +146,14 @@ pub fn load_directory(
     for name in names {
         let path = format!("{shown}/{name}");
         let wasm = handle.read(&name).map_err(io(&path))?;
-        let loaded = load_policy(engine, cache, &wasm, &path, defaults, LimitOverrides::default())?;
+        let loaded = load_policy(
+            engine,
+            cache,
+            &wasm,
+            &path,
+            defaults,
+            LimitOverrides::default(),
+        )?;
         tracing::info!(
             policy = %loaded.manifest.label(),
             file = %path,
@@ -137,7 +161,11 @@ pub fn load_directory(
             phases = ?loaded.policy.description().phases,
             "loaded policy"
         );
-        registry.insert(&loaded.manifest.name, &loaded.manifest.version, loaded.policy)?;
+        registry.insert(
+            &loaded.manifest.name,
+            &loaded.manifest.version,
+            loaded.policy,
+        )?;
     }
     Ok(registry)
 }

@@ -43,7 +43,10 @@ impl PolicyRegistry {
     ) -> Result<(), DuplicatePolicy> {
         let versions = self.policies.entry(name.to_string()).or_default();
         if versions.contains_key(version) {
-            return Err(DuplicatePolicy { name: name.into(), version: version.into() });
+            return Err(DuplicatePolicy {
+                name: name.into(),
+                version: version.into(),
+            });
         }
         versions.insert(version.to_string(), policy);
         self.count += 1;
@@ -54,7 +57,9 @@ impl PolicyRegistry {
     /// registered under `version`'s major version.
     pub fn lookup(&self, name: &str, version: &str) -> Option<&Arc<CompiledPolicy>> {
         let versions = self.policies.get(name)?;
-        versions.get(version).or_else(|| versions.get(major_version(version)))
+        versions
+            .get(version)
+            .or_else(|| versions.get(major_version(version)))
     }
 
     /// How many policies are loaded.

@@ -46,7 +46,9 @@ pub enum DefinitionError {
     #[error("policy-definition.yaml: {0}")]
     Yaml(#[from] serde_norway::Error),
     /// A name or version that cannot name a component file.
-    #[error("policy-definition.yaml: {field} {value:?} must be 1-128 characters of letters, digits, '.', '_', '-' or '+', starting with a letter or digit")]
+    #[error(
+        "policy-definition.yaml: {field} {value:?} must be 1-128 characters of letters, digits, '.', '_', '-' or '+', starting with a letter or digit"
+    )]
     BadIdentifier {
         /// `name` or `version`.
         field: &'static str,
@@ -54,7 +56,9 @@ pub enum DefinitionError {
         value: String,
     },
     /// A runtime other than python.
-    #[error("policy-definition.yaml: runtime {0:?} is not supported by policy-host (expected \"python\")")]
+    #[error(
+        "policy-definition.yaml: runtime {0:?} is not supported by policy-host (expected \"python\")"
+    )]
     Runtime(String),
     /// A limit out of range.
     #[error("policy-definition.yaml: {0}")]
@@ -64,8 +68,17 @@ pub enum DefinitionError {
 fn check_identifier(field: &'static str, value: &str) -> Result<(), DefinitionError> {
     let ok = (1..=128).contains(&value.len())
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if ok { Ok(()) } else { Err(DefinitionError::BadIdentifier { field, value: value.into() }) }
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(DefinitionError::BadIdentifier {
+            field,
+            value: value.into(),
+        })
+    }
 }
 
 impl PolicyDefinition {
@@ -86,7 +99,11 @@ impl PolicyDefinition {
     /// The `limits:` block as host limit overrides.
     pub fn limit_overrides(&self) -> LimitOverrides {
         let block = self.limits.unwrap_or_default();
-        LimitOverrides { memory_mib: block.memory_mib, fuel: block.fuel, timeout_ms: block.timeout_ms }
+        LimitOverrides {
+            memory_mib: block.memory_mib,
+            fuel: block.fuel,
+            timeout_ms: block.timeout_ms,
+        }
     }
 
     /// The component file name: `<name>-<version>.wasm`.

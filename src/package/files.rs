@@ -51,7 +51,9 @@ pub enum FileError {
     #[error("{0} is missing: a policy package needs policy.py and policy-definition.yaml")]
     Missing(&'static str),
     /// A symlink, which could point outside the package.
-    #[error("{0}: symlinks are not allowed in a policy package (they could point outside it); copy the file in instead")]
+    #[error(
+        "{0}: symlinks are not allowed in a policy package (they could point outside it); copy the file in instead"
+    )]
     Symlink(String),
     /// Neither a file nor a directory.
     #[error("{0}: only regular files and directories are allowed in a policy package")]
@@ -76,7 +78,10 @@ pub enum FileError {
 }
 
 fn io_error(path: &str) -> impl FnOnce(io::Error) -> FileError + '_ {
-    move |source| FileError::Io { path: path.to_string(), source }
+    move |source| FileError::Io {
+        path: path.to_string(),
+        source,
+    }
 }
 
 impl PolicyPackage {
@@ -89,11 +94,16 @@ impl PolicyPackage {
         collect(&root, "", 0, &mut files, &mut total)?;
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let find = |name: &str| files.iter().find(|file| file.path == name);
-        let definition = find("policy-definition.yaml").ok_or(FileError::Missing("policy-definition.yaml"))?;
+        let definition =
+            find("policy-definition.yaml").ok_or(FileError::Missing("policy-definition.yaml"))?;
         find("policy.py").ok_or(FileError::Missing("policy.py"))?;
         let text = String::from_utf8_lossy(&definition.contents);
         let definition = PolicyDefinition::parse(&text)?;
-        Ok(PolicyPackage { source: path.to_path_buf(), definition, files })
+        Ok(PolicyPackage {
+            source: path.to_path_buf(),
+            definition,
+            files,
+        })
     }
 
     /// The contents of `requirements.txt`, empty when there is none.
@@ -127,7 +137,11 @@ fn collect(
         if skipped(&name) {
             continue;
         }
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let kind = entry.file_type().map_err(io_error(&path))?;
         if kind.is_symlink() {
             return Err(FileError::Symlink(path));
@@ -179,7 +193,10 @@ mod tests {
         ]);
         let package = PolicyPackage::read(dir.path()).unwrap();
         let paths: Vec<_> = package.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["lib/helper.py", "policy-definition.yaml", "policy.py"]);
+        assert_eq!(
+            paths,
+            ["lib/helper.py", "policy-definition.yaml", "policy.py"]
+        );
         assert_eq!(package.definition.name, "p");
         assert_eq!(package.requirements_text(), "");
     }
@@ -189,13 +206,19 @@ mod tests {
         let dir = package(&[DEFINITION, ("policy.py", "")]);
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd.txt")).unwrap();
         let error = PolicyPackage::read(dir.path()).unwrap_err();
-        assert!(matches!(error, FileError::Symlink(ref p) if p == "passwd.txt"), "{error}");
+        assert!(
+            matches!(error, FileError::Symlink(ref p) if p == "passwd.txt"),
+            "{error}"
+        );
     }
 
     #[test]
     fn missing_policy_is_named() {
         let dir = package(&[DEFINITION]);
         let error = PolicyPackage::read(dir.path()).unwrap_err();
-        assert!(error.to_string().contains("policy.py is missing"), "{error}");
+        assert!(
+            error.to_string().contains("policy.py is missing"),
+            "{error}"
+        );
     }
 }

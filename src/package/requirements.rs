@@ -46,24 +46,40 @@ pub fn parse_requirements(text: &str) -> Result<Vec<Requirement>, RequirementErr
         if spec.is_empty() {
             continue;
         }
-        let error = |reason| RequirementError { line: index + 1, text: spec.to_string(), reason };
+        let error = |reason| RequirementError {
+            line: index + 1,
+            text: spec.to_string(),
+            reason,
+        };
         if spec.starts_with('-') {
-            return Err(error("pip options (-r, -e, --index-url, …) are not allowed; list package names only"));
+            return Err(error(
+                "pip options (-r, -e, --index-url, …) are not allowed; list package names only",
+            ));
         }
         let requirement = spec.split(';').next().unwrap_or_default();
         if requirement.contains(['/', '\\', '@']) || requirement.contains("://") {
-            return Err(error("local paths, URLs and direct references are not allowed; name a package from the registry"));
+            return Err(error(
+                "local paths, URLs and direct references are not allowed; name a package from the registry",
+            ));
         }
-        let name: String = requirement.chars().take_while(|&c| is_name_char(c)).collect();
+        let name: String = requirement
+            .chars()
+            .take_while(|&c| is_name_char(c))
+            .collect();
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Err(error("not a package name"));
         }
         let rest = requirement[name.len()..].trim_start();
         let specifier_ok = rest.is_empty() || rest.starts_with(['[', '=', '<', '>', '!', '~', '(']);
         if !specifier_ok {
-            return Err(error("not a package name with an optional version specifier"));
+            return Err(error(
+                "not a package name with an optional version specifier",
+            ));
         }
-        requirements.push(Requirement { name, spec: spec.to_string() });
+        requirements.push(Requirement {
+            name,
+            spec: spec.to_string(),
+        });
     }
     Ok(requirements)
 }

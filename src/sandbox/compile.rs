@@ -49,7 +49,9 @@ pub fn load_component(
             Err(error) => tracing::warn!(%key, "ignoring unusable cached code: {error:#}"),
         }
     }
-    let compiled = engine.precompile(wasm).map_err(|e| CompileError::Compile(format!("{e:#}")))?;
+    let compiled = engine
+        .precompile(wasm)
+        .map_err(|e| CompileError::Compile(format!("{e:#}")))?;
     cache.put(ArtifactKind::Compiled, &key, &compiled)?;
     // SAFETY: produced by this engine just now.
     let component = unsafe { engine.load_precompiled(&compiled) }

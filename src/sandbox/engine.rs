@@ -28,7 +28,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_concurrent_calls: 8, epoch_tick: DEFAULT_EPOCH_TICK }
+        EngineOptions {
+            max_concurrent_calls: 8,
+            epoch_tick: DEFAULT_EPOCH_TICK,
+        }
     }
 }
 
@@ -99,7 +102,12 @@ impl SandboxEngine {
         host::clocks::add_to_linker(&mut linker)?;
         host::call_input::add_to_linker(&mut linker)?;
         let ticker = EpochTicker::start(engine.clone(), options.epoch_tick);
-        Ok(SandboxEngine { engine, linker, options, _ticker: ticker })
+        Ok(SandboxEngine {
+            engine,
+            linker,
+            options,
+            _ticker: ticker,
+        })
     }
 
     /// The Wasmtime engine.
@@ -130,7 +138,9 @@ impl SandboxEngine {
     pub fn compatibility_key(&self) -> String {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("wasmtime-{}-{:016x}", wasmtime_version(), hasher.finish())
     }
 
@@ -173,7 +183,10 @@ impl EpochTicker {
                 }
             })
             .expect("spawning the epoch ticker thread");
-        EpochTicker { stop: Some(stop), thread: Some(thread) }
+        EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 

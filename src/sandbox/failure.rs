@@ -16,6 +16,16 @@ const FUEL_PER_MS: u64 = 12_000_000;
 pub struct StoreFacts {
     /// The limiter refused a `memory.grow`.
     pub memory_refused: bool,
+    /// The tail of the guest's raw stderr.
+    pub stderr_tail: String,
+}
+
+fn crashed(what: String, facts: &StoreFacts) -> CallError {
+    if facts.stderr_tail.is_empty() {
+        CallError::Trapped(what)
+    } else {
+        CallError::Trapped(format!("{what}; guest stderr: {}", facts.stderr_tail))
+    }
 }
 
 /// Classifies a trap or host error that ended a call (or its instantiation).
@@ -23,16 +33,22 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
     if let Some(trap) = error.downcast_ref::<Trap>() {
         match trap {
             Trap::OutOfFuel => return fuel_exhausted(limits),
-            Trap::Interrupt => return CallError::DeadlineExceeded { timeout: limits.timeout },
+            Trap::Interrupt => {
+                return CallError::DeadlineExceeded {
+                    timeout: limits.timeout,
+                };
+            }
             _ if facts.memory_refused => return memory_limit(limits),
             Trap::StackOverflow => {
-                return CallError::Trapped("stack overflow (recursion too deep)".into());
+                return crashed("stack overflow (recursion too deep)".into(), facts);
             }
-            other => return CallError::Trapped(other.to_string()),
+            other => return crashed(other.to_string(), facts),
         }
     }
     if error.downcast_ref::<SleepPastDeadline>().is_some() {
-        return CallError::DeadlineExceeded { timeout: limits.timeout };
+        return CallError::DeadlineExceeded {
+            timeout: limits.timeout,
+        };
     }
     if facts.memory_refused {
         return memory_limit(limits);
@@ -49,9 +65,10 @@ pub fn from_guest(
     facts: &StoreFacts,
 ) -> CallError {
     match failure {
-        Failure::NotImplemented => {
-            CallError::PhaseNotImplemented { policy: policy.to_string(), phase }
-        }
+        Failure::NotImplemented => CallError::PhaseNotImplemented {
+            policy: policy.to_string(),
+            phase,
+        },
         Failure::Raised(raised) if raised.kind == "MemoryError" && facts.memory_refused => {
             memory_limit(limits)
         }
@@ -66,11 +83,16 @@ pub fn from_guest(
 }
 
 fn fuel_exhausted(limits: &Limits) -> CallError {
-    CallError::FuelExhausted { budget: limits.fuel, approx_ms: limits.fuel / FUEL_PER_MS }
+    CallError::FuelExhausted {
+        budget: limits.fuel,
+        approx_ms: limits.fuel / FUEL_PER_MS,
+    }
 }
 
 fn memory_limit(limits: &Limits) -> CallError {
-    CallError::MemoryLimit { limit_bytes: limits.memory_bytes }
+    CallError::MemoryLimit {
+        limit_bytes: limits.memory_bytes,
+    }
 }
 
 #[cfg(test)]
@@ -79,19 +101,38 @@ mod tests {
     use crate::sandbox::bindings::RaisedException;
 
     fn facts(memory_refused: bool) -> StoreFacts {
-        StoreFacts { memory_refused }
+        StoreFacts {
+            memory_refused,
+            stderr_tail: String::new(),
+        }
     }
 
     #[test]
     fn traps_map_to_limit_errors() {
         let limits = Limits::default();
-        let fuel = from_trap(&wasmtime::Error::new(Trap::OutOfFuel), &limits, &facts(false));
+        let fuel = from_trap(
+            &wasmtime::Error::new(Trap::OutOfFuel),
+            &limits,
+            &facts(false),
+        );
         assert_eq!(fuel.error_type(), "fuel_exhausted");
-        let epoch = from_trap(&wasmtime::Error::new(Trap::Interrupt), &limits, &facts(false));
+        let epoch = from_trap(
+            &wasmtime::Error::new(Trap::Interrupt),
+            &limits,
+            &facts(false),
+        );
         assert_eq!(epoch.error_type(), "timeout");
-        let oom = from_trap(&wasmtime::Error::new(Trap::UnreachableCodeReached), &limits, &facts(true));
+        let oom = from_trap(
+            &wasmtime::Error::new(Trap::UnreachableCodeReached),
+            &limits,
+            &facts(true),
+        );
         assert_eq!(oom.error_type(), "memory_limit");
-        let crash = from_trap(&wasmtime::Error::new(Trap::UnreachableCodeReached), &limits, &facts(false));
+        let crash = from_trap(
+            &wasmtime::Error::new(Trap::UnreachableCodeReached),
+            &limits,
+            &facts(false),
+        );
         assert_eq!(crash.error_type(), "sandbox_trap");
     }
 

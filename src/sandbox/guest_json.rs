@@ -117,20 +117,34 @@ pub fn parse_action(json: &str, body: Option<Vec<u8>>) -> Result<Option<Action>,
         serde_json::from_str(json).map_err(|error| format!("malformed action JSON: {error}"))?;
     let body = body.map(Bytes::from);
     Ok(parsed.map(|action| match action {
-        GuestAction::UpstreamRequestModifications { headers, path, method } => {
-            Action::ContinueRequest(RequestChanges { headers, body, path, method })
-        }
-        GuestAction::ImmediateResponse { status_code, headers, analytics_metadata } => {
-            Action::ImmediateResponse(ImmediateResponse {
-                status_code,
-                headers,
-                body,
-                analytics_metadata,
-            })
-        }
-        GuestAction::UpstreamResponseModifications { headers, status_code } => {
-            Action::ContinueResponse(ResponseChanges { headers, body, status_code })
-        }
+        GuestAction::UpstreamRequestModifications {
+            headers,
+            path,
+            method,
+        } => Action::ContinueRequest(RequestChanges {
+            headers,
+            body,
+            path,
+            method,
+        }),
+        GuestAction::ImmediateResponse {
+            status_code,
+            headers,
+            analytics_metadata,
+        } => Action::ImmediateResponse(ImmediateResponse {
+            status_code,
+            headers,
+            body,
+            analytics_metadata,
+        }),
+        GuestAction::UpstreamResponseModifications {
+            headers,
+            status_code,
+        } => Action::ContinueResponse(ResponseChanges {
+            headers,
+            body,
+            status_code,
+        }),
     }))
 }
 
@@ -148,7 +162,10 @@ mod tests {
         CallInput {
             phase: exchange.phase(),
             exchange,
-            shared: SharedContext { request_id: "r1".into(), ..Default::default() },
+            shared: SharedContext {
+                request_id: "r1".into(),
+                ..Default::default()
+            },
             policy: PolicyMetadata::default(),
             params: JsonObject::new(),
         }
@@ -190,7 +207,9 @@ mod tests {
             "remove_headers":["c"],"append_headers":{"d":["e"]},"analytics_metadata":{},
             "path":null,"method":"POST"}"#;
         let action = parse_action(json, Some(vec![])).unwrap().unwrap();
-        let Action::ContinueRequest(changes) = action else { panic!("{action:?}") };
+        let Action::ContinueRequest(changes) = action else {
+            panic!("{action:?}")
+        };
         assert_eq!(changes.headers.set_headers["a"], "b");
         assert_eq!(changes.method.as_deref(), Some("POST"));
         assert_eq!(changes.path, None);

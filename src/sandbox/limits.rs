@@ -82,7 +82,12 @@ fn check(field: &'static str, value: u64, (min, max): (u64, u64)) -> Result<u64,
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(LimitError::OutOfRange { field, value, min, max })
+        Err(LimitError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
     }
 }
 
@@ -176,7 +181,10 @@ mod tests {
     #[test]
     fn overrides_replace_only_what_they_set() {
         let base = Limits::default();
-        let overrides = LimitOverrides { fuel: Some(5_000_000), ..Default::default() };
+        let overrides = LimitOverrides {
+            fuel: Some(5_000_000),
+            ..Default::default()
+        };
         let limits = overrides.apply_to(base).unwrap();
         assert_eq!(limits.fuel, 5_000_000);
         assert_eq!(limits.memory_bytes, base.memory_bytes);
@@ -185,20 +193,36 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected_with_the_field_name() {
-        let overrides = LimitOverrides { memory_mib: Some(1), ..Default::default() };
+        let overrides = LimitOverrides {
+            memory_mib: Some(1),
+            ..Default::default()
+        };
         let error = overrides.validate().unwrap_err();
-        assert!(error.to_string().contains("limits.memory_mib = 1"), "{error}");
-        let overrides = LimitOverrides { timeout_ms: Some(0), ..Default::default() };
+        assert!(
+            error.to_string().contains("limits.memory_mib = 1"),
+            "{error}"
+        );
+        let overrides = LimitOverrides {
+            timeout_ms: Some(0),
+            ..Default::default()
+        };
         assert!(overrides.validate().is_err());
     }
 
     #[test]
     fn limiter_records_refused_growth_and_peak() {
-        let limits = Limits { memory_bytes: 32 * MIB, ..Limits::default() };
+        let limits = Limits {
+            memory_bytes: 32 * MIB,
+            ..Limits::default()
+        };
         let mut limiter = CallLimiter::new(&limits);
         assert!(limiter.memory_growing(0, 16 * MIB as usize, None).unwrap());
         assert!(!limiter.memory_refused());
-        assert!(!limiter.memory_growing(16 * MIB as usize, 64 * MIB as usize, None).unwrap());
+        assert!(
+            !limiter
+                .memory_growing(16 * MIB as usize, 64 * MIB as usize, None)
+                .unwrap()
+        );
         assert!(limiter.memory_refused());
         assert_eq!(limiter.peak_memory(), 16 * MIB as usize);
     }

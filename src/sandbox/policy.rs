@@ -41,14 +41,19 @@ impl CompiledPolicy {
         label: &str,
         limits: Limits,
     ) -> Result<Self, LoadError> {
-        let instance_pre =
-            engine.linker().instantiate_pre(component).map_err(LoadError::link)?;
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(component)
+            .map_err(LoadError::link)?;
         let pre = PolicyPre::new(instance_pre).map_err(LoadError::link)?;
         let mut policy = CompiledPolicy {
             label: Arc::from(label),
             pre,
             limits,
-            description: GuestDescription { phases: Vec::new(), entry: String::new() },
+            description: GuestDescription {
+                phases: Vec::new(),
+                entry: String::new(),
+            },
         };
         policy.description = policy.describe(engine)?;
         Ok(policy)
@@ -76,8 +81,9 @@ impl CompiledPolicy {
 
     fn describe(&self, engine: &SandboxEngine) -> Result<GuestDescription, LoadError> {
         let input = CallInput::placeholder();
-        let (mut store, policy) =
-            self.instantiate(engine, input).map_err(|error| LoadError::Check(error.to_string()))?;
+        let (mut store, policy) = self
+            .instantiate(engine, input)
+            .map_err(|error| LoadError::Check(error.to_string()))?;
         let json = policy
             .policy_host_policy_handler()
             .call_describe(&mut store)
@@ -114,10 +120,17 @@ impl CompiledPolicy {
             Phase::OnResponse => handler.call_on_response(&mut store),
         };
         let facts = facts(&store);
+        report_dropped_logs(&store);
         let outcome = match result {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(failure)) => {
-                return Err(failure::from_guest(failure, &self.label, phase, &self.limits, &facts));
+                return Err(failure::from_guest(
+                    failure,
+                    &self.label,
+                    phase,
+                    &self.limits,
+                    &facts,
+                ));
             }
             Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts)),
         };
@@ -126,8 +139,11 @@ impl CompiledPolicy {
         let updated_metadata =
             guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
         let stats = self.stats(&store, started);
-        report_dropped_logs(&store);
-        Ok(CallOutput { action, updated_metadata, stats })
+        Ok(CallOutput {
+            action,
+            updated_metadata,
+            stats,
+        })
     }
 
     fn stats(&self, store: &Store<HostState>, started: Instant) -> CallStats {
@@ -136,12 +152,16 @@ impl CompiledPolicy {
             fuel_used: self.limits.fuel.saturating_sub(remaining),
             peak_memory_bytes: store.data().limiter.peak_memory() as u64,
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            log_lines: store.data().call.log_lines(),
         }
     }
 }
 
 fn facts(store: &Store<HostState>) -> StoreFacts {
-    StoreFacts { memory_refused: store.data().limiter.memory_refused() }
+    StoreFacts {
+        memory_refused: store.data().limiter.memory_refused(),
+        stderr_tail: store.data().stderr_tail(),
+    }
 }
 
 fn report_dropped_logs(store: &Store<HostState>) {

@@ -4,11 +4,15 @@
 //! nothing in it outlives the call, so nothing can leak between calls.
 
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::host::call_input::CallInputState;
 use super::limits::{CallLimiter, Limits};
 use crate::call::CallInput;
+
+/// Raw guest stderr kept per call; writes past it fail (and the guest traps).
+const STDERR_CAPTURE_BYTES: usize = 256 * 1024;
 
 /// Everything a store holds for one call.
 pub struct HostState {
@@ -20,15 +24,20 @@ pub struct HostState {
     pub call: CallInputState,
     /// When the call's time is up; sleeps past it trap.
     pub deadline: std::time::Instant,
+    /// What the guest wrote to its raw stderr (the Python runtime reports
+    /// fatal errors there); shown in crash messages.
+    pub stderr: MemoryOutputPipe,
 }
 
 impl HostState {
     /// State for one call: a WASI context with no files, no network, no
     /// environment, no arguments and an empty stdin.
     pub fn new(input: CallInput, limits: &Limits, policy_label: std::sync::Arc<str>) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         HostState {
             deadline: std::time::Instant::now() + limits.timeout,
-            wasi: deny_all_wasi(),
+            wasi: deny_all_wasi(stderr.clone()),
+            stderr,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits),
             call: CallInputState::new(input, policy_label),
@@ -39,18 +48,33 @@ impl HostState {
 /// A WASI context that grants nothing: no preopened directories, no sockets
 /// (the default socket address check denies every address, and name lookup is
 /// off), no environment variables, no arguments, stdin empty, stdout and
-/// stderr discarded (the glue routes policy output to `call-input.log`).
-/// Clocks and random are real; random is seeded afresh per call.
-fn deny_all_wasi() -> WasiCtx {
+/// stderr captured for crash reports (the glue routes policy output to
+/// `call-input.log`). Clocks and random are real; random is seeded afresh
+/// per call.
+fn deny_all_wasi(stderr: MemoryOutputPipe) -> WasiCtx {
     let mut builder = WasiCtx::builder();
+    builder.stderr(stderr);
     builder.allow_ip_name_lookup(false);
     builder.allow_tcp(false);
     builder.allow_udp(false);
     builder.build()
 }
 
+impl HostState {
+    /// The last lines of the guest's raw stderr, for crash messages.
+    pub fn stderr_tail(&self) -> String {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(6)..].join(" | ")
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

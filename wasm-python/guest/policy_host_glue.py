@@ -398,10 +398,16 @@ class Handler(wit_world.exports.Handler):
 
     def on_request(self):
         """Runs the policy's request phase."""
-        with policy_host_output.call_scope():
+        policy_host_output.begin_call()
+        try:
             return _call("on_request")
+        finally:
+            policy_host_output.end_call()
 
     def on_response(self):
         """Runs the policy's response phase."""
-        with policy_host_output.call_scope():
+        policy_host_output.begin_call()
+        try:
             return _call("on_response")
+        finally:
+            policy_host_output.end_call()

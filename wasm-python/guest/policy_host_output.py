@@ -6,7 +6,6 @@ complete line becomes one `call-input.log` import call. The guest stops
 forwarding after a per-call budget; the host enforces its own caps as well.
 """
 
-import contextlib
 import io
 import logging
 import sys
@@ -97,17 +96,21 @@ _root.handlers[0].setFormatter(logging.Formatter("%(name)s: %(message)s"))
 _root.setLevel(logging.INFO)
 
 
-@contextlib.contextmanager
-def call_scope():
-    """Forwards output to the host for the duration of one call."""
+# Not a contextlib context manager: the WIT error type (componentize_py_types.Err)
+# is a frozen dataclass, and contextlib's __exit__ fails assigning its __traceback__.
+
+
+def begin_call():
+    """Starts forwarding output to the host for one call."""
     _state.update(active=True, lines=0, dropped=0)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if _state["dropped"]:
-            dropped = _state["dropped"]
-            _state["dropped"] = 0
-            call_input.log(_Level.WARNING, f"{dropped} more log lines dropped (limit {MAX_LINES_PER_CALL} per call)")
-        _state["active"] = False
+
+
+def end_call():
+    """Flushes partial lines, reports dropped ones and stops forwarding."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if _state["dropped"]:
+        dropped = _state["dropped"]
+        _state["dropped"] = 0
+        call_input.log(_Level.WARNING, f"{dropped} more log lines dropped (limit {MAX_LINES_PER_CALL} per call)")
+    _state["active"] = False

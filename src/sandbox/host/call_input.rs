@@ -29,7 +29,17 @@ pub struct CallInputState {
 impl CallInputState {
     /// State serving `input` to a policy known in logs as `policy_label`.
     pub fn new(input: CallInput, policy_label: Arc<str>) -> Self {
-        CallInputState { input, policy_label, log_lines: 0, log_dropped: 0 }
+        CallInputState {
+            input,
+            policy_label,
+            log_lines: 0,
+            log_dropped: 0,
+        }
+    }
+
+    /// Log lines the policy wrote and the host kept.
+    pub fn log_lines(&self) -> u32 {
+        self.log_lines
     }
 
     /// Log lines dropped because the call went over its budget.
@@ -98,10 +108,7 @@ fn truncate_on_char_boundary(text: &str, max: usize) -> &str {
 
 /// Adds the `call-input` imports to `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    add_call_input_to_linker::<HostState, HasSelf<CallInputState>>(
-        linker,
-        |state| &mut state.call,
-    )
+    add_call_input_to_linker::<HostState, HasSelf<CallInputState>>(linker, |state| &mut state.call)
 }
 
 #[cfg(test)]
@@ -111,8 +118,8 @@ mod tests {
     #[test]
     fn truncation_never_splits_a_character() {
         let text = "aé".repeat(10);
-        let cut = truncate_on_char_boundary(&text, 4);
-        assert_eq!(cut, "aé");
+        assert_eq!(truncate_on_char_boundary(&text, 2), "a");
+        assert_eq!(truncate_on_char_boundary(&text, 4), "aéa");
         assert_eq!(truncate_on_char_boundary("short", 100), "short");
     }
 }

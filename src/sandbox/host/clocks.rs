@@ -34,7 +34,10 @@ pub struct SleepPastDeadline {
 fn check_sleep(deadline: Instant, requested: Duration) -> wasmtime::Result<()> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if requested > remaining {
-        return Err(wasmtime::Error::new(SleepPastDeadline { requested, remaining }));
+        return Err(wasmtime::Error::new(SleepPastDeadline {
+            requested,
+            remaining,
+        }));
     }
     Ok(())
 }
@@ -57,7 +60,10 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store: StoreContextMut<'_, HostState>, (when,): (u64,)| {
             let state = store.data_mut();
             let now = state.clocks().now()?;
-            check_sleep(state.deadline, Duration::from_nanos(when.saturating_sub(now)))?;
+            check_sleep(
+                state.deadline,
+                Duration::from_nanos(when.saturating_sub(now)),
+            )?;
             let pollable: Resource<DynPollable> = state.clocks().subscribe_instant(when)?;
             Ok((pollable,))
         },

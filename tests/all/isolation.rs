@@ -1,0 +1,45 @@
+//! Every call starts from the same snapshot: no state survives a call.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::harness::{harness, headers, params, request, set_header};
+
+#[test]
+fn module_globals_reset_on_every_call() {
+    let h = harness();
+    for secret in ["tenant-a-secret", "tenant-b-secret", "tenant-c-secret"] {
+        let input = request(
+            headers(&[("x-secret", secret)]),
+            None,
+            params(json!({"do": "counter"})),
+        );
+        let output = h.call("probe", input).unwrap();
+        assert_eq!(set_header(&output, "x-counter"), "1");
+        // Only this call's request data is visible: nothing from the previous call.
+        assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
+    }
+}
+
+#[test]
+fn random_differs_between_calls() {
+    let h = harness();
+    let mut seen = HashSet::new();
+    for _ in 0..3 {
+        let output = h
+            .call(
+                "probe",
+                request(Default::default(), None, params(json!({"do": "random"}))),
+            )
+            .unwrap();
+        assert!(
+            seen.insert(set_header(&output, "x-random").to_string()),
+            "random repeated"
+        );
+        assert!(
+            seen.insert(set_header(&output, "x-uuid").to_string()),
+            "uuid repeated"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real components, built from `sample-policies/` and
+//! `tests/policies/`, run in real Wasmtime. One binary, shared harness.
+
+mod build_errors;
+mod harness;
+mod isolation;
+mod limits;
+mod samples;
+mod sandbox_escape;
+mod sdk;

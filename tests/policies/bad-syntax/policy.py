@@ -1,0 +1,4 @@
+from sdk.policy import UpstreamRequestModifications
+
+def on_request(ctx, params)
+    return None

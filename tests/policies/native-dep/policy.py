@@ -1,0 +1,2 @@
+def on_request(ctx, params):
+    return None
