@@ -22,3 +22,4 @@ pub mod error;
 pub mod manifest;
 pub mod package;
 pub mod sandbox;
+pub mod transport;

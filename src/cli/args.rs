@@ -67,6 +67,114 @@ pub enum Command {
     /// Prints {"action": …, "updated_metadata": …, "stats": …} and exits 0,
     /// or {"error": {"type": …, "message": …}} and exits 1.
     Run(RunArgs),
+    /// Serve the gateway's gRPC contract on a Unix socket.
+    ///
+    /// Loads every component in --policies at start (compiled code comes from
+    /// the artifact cache), then answers ExecuteStream and HealthCheck (plus
+    /// grpc.health.v1.Health). Each call runs in a fresh sandbox on one of
+    /// --workers threads. SIGTERM/SIGINT: stop accepting, finish in-flight
+    /// calls (up to --grace-ms), remove the socket, exit 0.
+    Serve(ServeArgs),
+    /// Send one call to a running server and print the response.
+    Call(CallArgs),
+}
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Unix socket to listen on (parent directories are created; a stale
+    /// socket file is replaced; a live server's socket is never taken).
+    #[arg(
+        long,
+        env = "PYTHON_EXECUTOR_SOCKET",
+        default_value = "/var/run/api-platform/python-executor.sock"
+    )]
+    pub socket: PathBuf,
+
+    /// Directory of built components (`policy-host build --out`).
+    #[arg(long, value_name = "DIR", default_value = "build/policies")]
+    pub policies: PathBuf,
+
+    /// Also listen on TCP, e.g. 127.0.0.1:50051.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Sandbox worker threads: calls that run at the same time, server-wide.
+    #[arg(long, env = "PYTHON_POLICY_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+
+    /// Calls in flight per stream; past it, reading from the stream pauses.
+    #[arg(long, env = "PYTHON_POLICY_MAX_CONCURRENT", default_value_t = 100)]
+    pub max_concurrent: usize,
+
+    /// Largest response sent; a bigger result becomes an ExecutionError
+    /// (the Go client reads at most 4 MiB per message by default).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// Largest total body a request may carry.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most header entries a request may carry.
+    #[arg(long, default_value_t = 1024)]
+    pub max_headers: usize,
+
+    /// Largest params + shared metadata, as JSON bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_bytes: usize,
+
+    /// Default memory cap per call, MiB (a policy's limits: block overrides it).
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+
+    /// Default fuel budget per call.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+
+    /// Default deadline per call, ms.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+
+    /// How long in-flight calls may take to finish after SIGTERM.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub grace_ms: u64,
+}
+
+/// `call` arguments.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The server's Unix socket.
+    #[arg(
+        long,
+        env = "PYTHON_EXECUTOR_SOCKET",
+        default_value = "/var/run/api-platform/python-executor.sock"
+    )]
+    pub socket: PathBuf,
+
+    /// Policy name.
+    #[arg(long)]
+    pub policy: String,
+
+    /// Policy version (falls back to its major version on the server).
+    #[arg(long)]
+    pub version: String,
+
+    /// Phase: on_request or on_response.
+    #[arg(long)]
+    pub phase: String,
+
+    /// JSON context file, as for `run`.
+    #[arg(long, value_name = "FILE")]
+    pub context: PathBuf,
+
+    /// JSON params file.
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+
+    /// The request id to send.
+    #[arg(long, default_value = "policy-host-call")]
+    pub request_id: String,
 }
 
 /// Toolchain options for subcommands that build.

@@ -4,9 +4,11 @@
 
 pub mod args;
 mod build_cmd;
+mod call_cmd;
 pub mod json_io;
 mod logging;
 mod run_cmd;
+mod serve_cmd;
 
 pub use args::{Cli, Command};
 
@@ -23,5 +25,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build_cmd::run(args, &cache_dir),
         Command::Run(args) => run_cmd::run(args, &cache_dir),
+        Command::Serve(args) => serve_cmd::run(args, &cache_dir),
+        Command::Call(args) => call_cmd::run(args),
     }
 }

@@ -35,7 +35,7 @@ pub fn policy_dir(name: &str) -> PathBuf {
 /// The shared engine, cache and build memo.
 pub struct Harness {
     /// The engine every test policy runs in.
-    pub engine: SandboxEngine,
+    pub engine: Arc<SandboxEngine>,
     /// The artifact cache (the user's default, so warm runs are fast).
     pub cache: ArtifactCache,
     builds: Mutex<HashMap<String, Arc<Vec<u8>>>>,
@@ -46,11 +46,13 @@ pub struct Harness {
 pub fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| Harness {
-        engine: SandboxEngine::new(EngineOptions {
-            max_concurrent_calls: 8,
-            ..Default::default()
-        })
-        .expect("engine"),
+        engine: Arc::new(
+            SandboxEngine::new(EngineOptions {
+                max_concurrent_calls: 16,
+                ..Default::default()
+            })
+            .expect("engine"),
+        ),
         cache: ArtifactCache::open(&ArtifactCache::default_path()).expect("cache"),
         builds: Mutex::new(HashMap::new()),
         policies: Mutex::new(HashMap::new()),

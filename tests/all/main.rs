@@ -2,9 +2,12 @@
 //! `tests/policies/`, run in real Wasmtime. One binary, shared harness.
 
 mod build_errors;
+mod grpc;
 mod harness;
 mod isolation;
+mod lifecycle;
 mod limits;
 mod samples;
 mod sandbox_escape;
 mod sdk;
+mod server;

@@ -1,0 +1,94 @@
+//! `policy-host serve`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use super::args::ServeArgs;
+use crate::cache::ArtifactCache;
+use crate::dispatch::{Dispatcher, InputCaps, load_directory};
+use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
+use crate::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
+
+/// Loads the policies and serves until SIGTERM/SIGINT.
+pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let workers = args.workers.max(1);
+    let defaults = LimitOverrides {
+        memory_mib: args.memory_mib,
+        fuel: args.fuel,
+        timeout_ms: args.timeout_ms,
+    }
+    .apply_to(Limits::default())
+    .context("invalid default limits")?;
+    let cache = ArtifactCache::open(cache_dir)
+        .with_context(|| format!("opening the artifact cache {}", cache_dir.display()))?;
+    let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
+    let registry = if args.policies.exists() {
+        load_directory(&engine, &cache, &args.policies, defaults)?
+    } else {
+        tracing::warn!(dir = %args.policies.display(), "policy directory does not exist: serving no policies");
+        crate::dispatch::PolicyRegistry::new()
+    };
+    let caps = InputCaps {
+        max_body_bytes: args.max_body_bytes,
+        max_headers: args.max_headers,
+        max_header_bytes: InputCaps::default().max_header_bytes,
+        max_json_bytes: args.max_json_bytes,
+    };
+    let policies = registry.len();
+    let dispatcher = Arc::new(Dispatcher::new(Arc::new(engine), registry, workers, caps));
+    let config = ServerConfig {
+        socket: args.socket.clone(),
+        tcp: args.listen,
+        stream: StreamOptions {
+            max_in_flight: args.max_concurrent.max(1),
+            max_response_bytes: args.max_response_bytes,
+        },
+        grace: Duration::from_millis(args.grace_ms),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(workers + 4)
+        .thread_name("policy-host-io")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = bind_unix_socket(&config.socket)?;
+        tracing::info!(
+            socket = %config.socket.display(), policies, workers,
+            max_concurrent = config.stream.max_in_flight,
+            startup_ms = started.elapsed().as_millis() as u64,
+            "serving"
+        );
+        serve(dispatcher, config, listener, stop_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!("cannot listen for SIGTERM: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,226 @@
+//! One `ExecuteStream`: read requests eagerly, run them concurrently, answer
+//! each exactly once, in completion order.
+//!
+//! - At most `max_in_flight` calls per stream: the reader takes an admission
+//!   permit before reading the next frame, so past the cap reading pauses and
+//!   HTTP/2 flow control pushes back on the client; requests are admitted in
+//!   arrival order.
+//! - Half-close: in-flight calls finish and are answered, then the stream ends.
+//! - An undecodable frame: the same, then `INVALID_ARGUMENT`.
+//! - Client gone (the response stream is dropped): waiting calls are
+//!   cancelled; calls already on a sandbox thread finish within their deadline
+//!   and their results are discarded.
+//! - Server shutdown: stop reading, answer in-flight calls, end with `UNAVAILABLE`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use super::proto::{ExecutionRequest, ExecutionResponse};
+use super::{convert, status};
+use crate::call::{CallOutput, Phase};
+use crate::dispatch::Dispatcher;
+use crate::error::CallError;
+
+/// Per-stream limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Calls in flight per stream (`PYTHON_POLICY_MAX_CONCURRENT`).
+    pub max_in_flight: usize,
+    /// Largest encoded response sent; larger results become an error (the
+    /// Go client reads at most 4 MiB per message by default).
+    pub max_response_bytes: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            max_in_flight: 100,
+            max_response_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The response stream a handler returns.
+pub type ResponseStream = ReceiverStream<Result<ExecutionResponse, Status>>;
+
+/// Starts serving one stream; returns the response side.
+pub fn serve(
+    dispatcher: Arc<Dispatcher>,
+    inbound: Streaming<ExecutionRequest>,
+    options: StreamOptions,
+    shutdown: watch::Receiver<bool>,
+) -> ResponseStream {
+    let (responses, receiver) = mpsc::channel(options.max_in_flight.max(1));
+    tokio::spawn(run(dispatcher, inbound, responses, options, shutdown));
+    ReceiverStream::new(receiver)
+}
+
+type Responses = mpsc::Sender<Result<ExecutionResponse, Status>>;
+
+/// Why the reading loop stopped.
+enum StreamEnd {
+    HalfClosed,
+    BadFrame(Status),
+    ShuttingDown,
+    ClientGone,
+}
+
+async fn run(
+    dispatcher: Arc<Dispatcher>,
+    mut inbound: Streaming<ExecutionRequest>,
+    responses: Responses,
+    options: StreamOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let admission = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let mut calls = JoinSet::new();
+    let end = loop {
+        let permit = tokio::select! {
+            permit = admission.clone().acquire_owned() => permit.expect("the admission semaphore is never closed"),
+            () = responses.closed() => break StreamEnd::ClientGone,
+            _ = shutdown.wait_for(|stopping| *stopping) => break StreamEnd::ShuttingDown,
+        };
+        let next = tokio::select! {
+            next = inbound.message() => next,
+            () = responses.closed() => break StreamEnd::ClientGone,
+            _ = shutdown.wait_for(|stopping| *stopping) => break StreamEnd::ShuttingDown,
+        };
+        while calls.try_join_next().is_some() {}
+        match next {
+            Ok(Some(request)) => {
+                // Validation and queueing happen here, in arrival order; the
+                // task only waits for the result and sends it.
+                calls.spawn(answer(
+                    &dispatcher,
+                    request,
+                    responses.clone(),
+                    permit,
+                    options,
+                ));
+            }
+            Ok(None) => break StreamEnd::HalfClosed,
+            Err(cause) => break StreamEnd::BadFrame(cause),
+        }
+    };
+    if matches!(end, StreamEnd::ClientGone) {
+        tracing::debug!(
+            cancelled = calls.len(),
+            "client went away; cancelling its waiting calls"
+        );
+        calls.abort_all();
+        return;
+    }
+    tokio::select! {
+        () = async { while calls.join_next().await.is_some() {} } => {}
+        () = responses.closed() => {
+            calls.abort_all();
+            return;
+        }
+    }
+    let closing = match end {
+        StreamEnd::BadFrame(cause) => {
+            tracing::warn!(%cause, "ending stream: undecodable frame");
+            Some(status::undecodable_frame(&cause))
+        }
+        StreamEnd::ShuttingDown => Some(status::shutting_down()),
+        StreamEnd::HalfClosed | StreamEnd::ClientGone => None,
+    };
+    if let Some(closing) = closing {
+        let _ = responses.send(Err(closing)).await;
+    }
+}
+
+/// What a response needs to know about its request, kept while it runs.
+struct CallTag {
+    request_id: String,
+    policy_name: String,
+    policy_version: String,
+    phase: Option<Phase>,
+    started: Instant,
+}
+
+impl CallTag {
+    fn of(request: &ExecutionRequest) -> Self {
+        CallTag {
+            request_id: request.request_id.clone(),
+            policy_name: request.policy_name.clone(),
+            policy_version: request.policy_version.clone(),
+            phase: request.phase.parse().ok(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The one wire response for this request, logged at debug level.
+    fn response(
+        self,
+        result: Result<CallOutput, CallError>,
+        max_bytes: usize,
+    ) -> ExecutionResponse {
+        let us = self.started.elapsed().as_micros() as u64;
+        let (request_id, name, version) = (self.request_id, self.policy_name, self.policy_version);
+        let response = match (result, self.phase) {
+            (Ok(output), Some(phase)) => {
+                tracing::debug!(%request_id, policy = %name, %version, %phase, fuel = output.stats.fuel_used, us, "call completed");
+                convert::success(request_id, phase, output)
+            }
+            (Err(error), _) => {
+                tracing::debug!(%request_id, policy = %name, %version, error_type = error.error_type(), us, "call failed: {error}");
+                status::error_response(request_id, &name, &version, &error)
+            }
+            (Ok(_), None) => unreachable!("the dispatcher rejects unknown phases"),
+        };
+        within_size_cap(response, &name, &version, max_bytes)
+    }
+}
+
+/// Submits one request to the dispatcher now (so calls queue in arrival
+/// order) and returns the task that sends its one response. The admission
+/// permit is held until the response is queued.
+fn answer(
+    dispatcher: &Dispatcher,
+    request: ExecutionRequest,
+    responses: Responses,
+    permit: OwnedSemaphorePermit,
+    options: StreamOptions,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let tag = CallTag::of(&request);
+    let submitted = dispatcher.submit(convert::invocation(request));
+    async move {
+        let result = match submitted {
+            Ok(pending) => pending.await,
+            Err(error) => Err(error),
+        };
+        let _ = responses
+            .send(Ok(tag.response(result, options.max_response_bytes)))
+            .await;
+        drop(permit);
+    }
+}
+
+fn within_size_cap(
+    response: ExecutionResponse,
+    name: &str,
+    version: &str,
+    cap: usize,
+) -> ExecutionResponse {
+    let size = response.encoded_len();
+    if size <= cap {
+        return response;
+    }
+    tracing::warn!(request_id = %response.request_id, policy = %name, size, cap, "response over the size cap");
+    status::execution_error(
+        response.request_id,
+        name,
+        version,
+        status::RESPONSE_TOO_LARGE,
+        format!(
+            "the policy's result is {size} bytes, over the {cap}-byte response cap (the client would reject it)"
+        ),
+    )
+}

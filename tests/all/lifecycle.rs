@@ -1,0 +1,281 @@
+//! Stream-ending conditions and the server process's lifecycle.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use policy_host::call::Headers;
+use policy_host::transport::client::connect_unix;
+use policy_host::transport::proto;
+use prost::Message;
+use serde_json::json;
+use tonic::codegen::http::uri::PathAndQuery;
+
+use crate::harness::{harness, params, request};
+use crate::server::{Settings, TestServer, outcome_kind, wire_request};
+
+/// A frame laid out like an ExecutionRequest, except that it can put a
+/// varint where `params` (a message) belongs: an undecodable frame.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawFrame {
+    #[prost(string, tag = "1")]
+    request_id: String,
+    #[prost(string, tag = "2")]
+    policy_name: String,
+    #[prost(string, tag = "3")]
+    policy_version: String,
+    #[prost(string, tag = "4")]
+    phase: String,
+    #[prost(uint64, optional, tag = "5")]
+    wrong_wire_type: Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "6")]
+    request_context: Option<Vec<u8>>,
+}
+
+fn raw(request: &proto::ExecutionRequest) -> RawFrame {
+    let Some(proto::execution_request::Context::RequestContext(context)) = &request.context else {
+        panic!()
+    };
+    RawFrame {
+        request_id: request.request_id.clone(),
+        policy_name: request.policy_name.clone(),
+        policy_version: request.policy_version.clone(),
+        phase: request.phase.clone(),
+        wrong_wire_type: None,
+        request_context: Some(context.encode_to_vec()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_frame_ends_the_stream_with_invalid_argument_after_answering() {
+    let server = TestServer::start(Settings::default()).await;
+    let channel = policy_host::transport::client::connect_channel(&server.socket)
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let good = wire_request(
+        "good",
+        "add-python-header",
+        "v1.0.0",
+        &request(Headers::new(), None, params(json!({}))),
+    );
+    let mut frames: Vec<RawFrame> = (0..3)
+        .map(|i| RawFrame {
+            request_id: format!("good-{i}"),
+            ..raw(&good)
+        })
+        .collect();
+    frames.push(RawFrame {
+        request_id: "bad".into(),
+        wrong_wire_type: Some(7),
+        ..raw(&good)
+    });
+    frames.push(RawFrame {
+        request_id: "never-read".into(),
+        ..raw(&good)
+    });
+    let path =
+        PathAndQuery::from_static("/wso2.gateway.python.v1.PythonExecutorService/ExecuteStream");
+    let codec = tonic_prost::ProstCodec::<RawFrame, proto::ExecutionResponse>::default();
+    let mut stream = grpc
+        .streaming(tonic::Request::new(tokio_stream::iter(frames)), path, codec)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answered = Vec::new();
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(response)) => answered.push(response.request_id),
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    answered.sort();
+    assert_eq!(answered, ["good-0", "good-1", "good-2"]);
+    let status = end.expect("the stream must end with an error status, not OK");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    // The server is still fine.
+    let mut client = server.client().await;
+    assert!(
+        client
+            .health_check(proto::HealthCheckRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .ready
+    );
+    server.stop().await;
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_policy-host")
+}
+
+async fn wait_for_socket(
+    socket: &std::path::Path,
+) -> policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient<
+    tonic::transport::Channel,
+> {
+    for _ in 0..600 {
+        if let Ok(client) = connect_unix(socket).await {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server never listened on {}", socket.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let wasm = tokio::task::block_in_place(|| harness().wasm("probe"));
+    std::fs::write(policies.join("probe-v1.wasm"), &*wasm).unwrap();
+    let socket = dir.path().join("sock/executor.sock");
+    let mut child = Command::new(binary())
+        .args(["serve", "--workers", "2", "--policies"])
+        .arg(&policies)
+        .arg("--socket")
+        .arg(&socket)
+        .env("LOG_LEVEL", "warn")
+        .env(
+            "POLICY_HOST_CACHE_DIR",
+            policy_host::cache::ArtifactCache::default_path(),
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    let slow = request(
+        Headers::new(),
+        None,
+        params(json!({"do": "sleep", "seconds": 0.1})),
+    );
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    for i in 0..40 {
+        sender
+            .send(wire_request(&format!("load-{i}"), "probe", "v1", &slow))
+            .await
+            .unwrap();
+    }
+    let mut stream = client
+        .execute_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(outcome_kind(&first), "ok");
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut answered = 1;
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(response)) => {
+                assert_eq!(
+                    outcome_kind(&response),
+                    "ok",
+                    "in-flight calls complete normally"
+                );
+                answered += 1;
+            }
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    drop(sender);
+    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(!socket.exists(), "the socket file must be removed");
+    // Every request the server had read was answered; the stream then ended
+    // with UNAVAILABLE (unread requests were never started).
+    assert!(answered >= 1);
+    if let Some(status) = end {
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_servers_socket_is_never_taken_and_a_stale_one_is_replaced() {
+    let server = TestServer::start(Settings {
+        policies: vec![],
+        ..Settings::default()
+    })
+    .await;
+    let error = policy_host::transport::bind_unix_socket(&server.socket).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("another server is already listening"),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    assert!(policy_host::transport::bind_unix_socket(&stale).is_ok());
+    let regular = dir.path().join("regular-file");
+    std::fs::write(&regular, b"keep me").unwrap();
+    assert!(policy_host::transport::bind_unix_socket(&regular).is_err());
+    assert_eq!(std::fs::read(&regular).unwrap(), b"keep me");
+    server.stop().await;
+}
+
+#[test]
+fn the_call_subcommand_prints_the_response() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(TestServer::start(Settings::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx.json");
+    std::fs::write(
+        &context,
+        r#"{"headers": {"a": "b"}, "path": "/x", "shared": {"request_id": "r"}}"#,
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .args([
+            "call",
+            "--policy",
+            "add-python-header",
+            "--version",
+            "v1.0.0",
+            "--phase",
+            "on_request",
+            "--socket",
+        ])
+        .arg(&server.socket)
+        .arg("--context")
+        .arg(&context)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        printed["action"]["set_headers"]["X-Python-Policy"],
+        "hello-from-python"
+    );
+    let output = Command::new(binary())
+        .args([
+            "call",
+            "--policy",
+            "missing",
+            "--version",
+            "v1",
+            "--phase",
+            "on_request",
+            "--socket",
+        ])
+        .arg(&server.socket)
+        .arg("--context")
+        .arg(&context)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["error"]["type"], "policy_not_found");
+    runtime.block_on(server.stop());
+}

@@ -1,0 +1,165 @@
+//! A real server on a real Unix socket in a temporary directory, and a
+//! client generated from `proto/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use policy_host::call::CallInput;
+use policy_host::dispatch::{Dispatcher, InputCaps, PolicyRegistry};
+use policy_host::transport::client::{
+    WireOutcome, connect_unix, decode_response, request_to_proto,
+};
+use policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient;
+use policy_host::transport::proto::{ExecutionRequest, ExecutionResponse};
+use policy_host::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+use crate::harness::harness;
+
+/// Server settings a test may change.
+#[derive(Clone)]
+pub struct Settings {
+    /// Policies to load, by test-policy name.
+    pub policies: Vec<&'static str>,
+    /// Sandbox worker threads.
+    pub workers: usize,
+    /// Per-stream in-flight cap.
+    pub max_in_flight: usize,
+    /// Response size cap.
+    pub max_response_bytes: usize,
+    /// Input caps.
+    pub caps: InputCaps,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            policies: vec![
+                "add-python-header",
+                "add-python-response-header",
+                "python-body-validator",
+                "python-json-body-transform",
+                "probe",
+                "request-only",
+            ],
+            workers: 4,
+            max_in_flight: 100,
+            max_response_bytes: 4 * 1024 * 1024,
+            caps: InputCaps::default(),
+        }
+    }
+}
+
+/// A running in-process server.
+pub struct TestServer {
+    /// The socket it listens on.
+    pub socket: PathBuf,
+    /// The dispatcher behind it (for its counters).
+    pub dispatcher: Arc<Dispatcher>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with `settings` (call from a tokio runtime).
+    pub async fn start(settings: Settings) -> TestServer {
+        let h = harness();
+        let mut registry = PolicyRegistry::new();
+        for name in &settings.policies {
+            let policy = tokio::task::block_in_place(|| h.policy(name));
+            let version = if name.starts_with("python-") || name.starts_with("add-") {
+                "v1.0.0"
+            } else {
+                "v1"
+            };
+            registry.insert(name, version, policy).unwrap();
+        }
+        let dispatcher = Arc::new(Dispatcher::new(
+            h.engine.clone(),
+            registry,
+            settings.workers,
+            settings.caps,
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run/executor.sock");
+        let listener = bind_unix_socket(&socket).unwrap();
+        let config = ServerConfig {
+            socket: socket.clone(),
+            tcp: None,
+            stream: StreamOptions {
+                max_in_flight: settings.max_in_flight,
+                max_response_bytes: settings.max_response_bytes,
+            },
+            grace: Duration::from_secs(10),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = dispatcher.clone();
+        let task = tokio::spawn(async move {
+            serve(served, config, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server ran");
+        });
+        TestServer {
+            socket,
+            dispatcher,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// A new client connection.
+    pub async fn client(&self) -> PythonExecutorServiceClient<Channel> {
+        connect_unix(&self.socket).await.expect("connect")
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+    }
+}
+
+/// A request for `policy` v1.0.0 / v1 carrying `input`.
+pub fn wire_request(
+    request_id: &str,
+    policy: &str,
+    version: &str,
+    input: &CallInput,
+) -> ExecutionRequest {
+    request_to_proto(request_id, policy, version, input)
+}
+
+/// Sends `requests` on one stream (then half-closes) and collects every response.
+pub async fn exchange(
+    client: &mut PythonExecutorServiceClient<Channel>,
+    requests: Vec<ExecutionRequest>,
+) -> (Vec<ExecutionResponse>, Option<tonic::Status>) {
+    let mut stream = client
+        .execute_stream(tokio_stream::iter(requests))
+        .await
+        .expect("stream opened")
+        .into_inner();
+    let mut responses = Vec::new();
+    loop {
+        match stream.message().await {
+            Ok(Some(response)) => responses.push(response),
+            Ok(None) => return (responses, None),
+            Err(status) => return (responses, Some(status)),
+        }
+    }
+}
+
+/// The error type of a response, or "ok".
+pub fn outcome_kind(response: &ExecutionResponse) -> String {
+    match decode_response(response.clone()) {
+        WireOutcome::Failed(error) => error.error_type,
+        WireOutcome::Done { .. } => "ok".into(),
+        WireOutcome::Empty => "empty".into(),
+    }
+}
