@@ -295,6 +295,8 @@ pub struct CallStats {
     pub peak_memory_bytes: u64,
     /// Wall time from new Store to result, in microseconds.
     pub duration_us: u64,
+    /// Of which: creating the store and instantiating the component.
+    pub instantiate_us: u64,
     /// Log lines the policy wrote (kept within the per-call cap).
     pub log_lines: u32,
 }

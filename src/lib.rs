@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod call;

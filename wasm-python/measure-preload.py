@@ -4,7 +4,8 @@
 Builds a minimal component (the SDK only) without preloads, then once per
 module with just that module imported, and prints a Markdown table of the
 size each adds (bytes of .wasm: the snapshot's heap plus the module's code).
-Usage: wasm-python/measure-preload.py [componentize-py]   (takes minutes)
+Usage: wasm-python/measure-preload.py [componentize-py] [--each]
+(--each builds once per module: ~15 s each)
 """
 
 import os
@@ -64,14 +65,17 @@ def build(tool, imports):
 
 
 def main():
-    tool = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, ".venv", "bin", "componentize-py")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    tool = args[0] if args else os.path.join(HERE, ".venv", "bin", "componentize-py")
     base = build(tool, [])
+    again = build(tool, [])
     everything = build(tool, modules())
-    print(f"| module | adds (KiB) |\n|---|---|")
-    for module in modules():
-        print(f"| `{module}` | {(build(tool, [module]) - base) / 1024:.0f} |", flush=True)
-    print(f"| **all of them together** | {(everything - base) / 1024:.0f} |")
-    print(f"\nBaseline (SDK only): {base / 1024 / 1024:.1f} MiB.")
+    print(f"Baseline (SDK only): {base / 1024 / 1024:.2f} MiB; rebuilt: {(again - base) / 1024:+.0f} KiB (noise)")
+    print(f"All {len(modules())} preloaded modules: {(everything - base) / 1024:+.0f} KiB")
+    if "--each" in sys.argv:
+        print("| module | adds (KiB) |\n|---|---|")
+        for module in modules():
+            print(f"| `{module}` | {(build(tool, [module]) - base) / 1024:+.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,75 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send one call to a running server and print the response.
     Call(CallArgs),
+    /// Measure what calls cost (benchmarks; see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `bench` modes.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// In-process: per sample policy, fresh instance vs reused instance vs
+    /// native CPython, at 1 and 2 threads.
+    Inproc(BenchInprocArgs),
+    /// End to end over the Unix socket of a running server.
+    Load(BenchLoadArgs),
+}
+
+/// `bench inproc` arguments.
+#[derive(Debug, Args)]
+pub struct BenchInprocArgs {
+    /// Built sample components (`make wasm-python`).
+    #[arg(long, value_name = "DIR", default_value = "build/policies")]
+    pub policies: PathBuf,
+
+    /// The sample policy sources (for the native reference).
+    #[arg(long, value_name = "DIR", default_value = "sample-policies")]
+    pub sources: PathBuf,
+
+    /// Calls per thread per configuration.
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+
+    /// Only policies whose name contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+
+    /// Skip the native CPython reference.
+    #[arg(long)]
+    pub no_native: bool,
+
+    /// Python for the native reference.
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+
+    /// Toolchain options (to install requirements for the native reference).
+    #[command(flatten)]
+    pub toolchain: ToolchainArgs,
+}
+
+/// `bench load` arguments.
+#[derive(Debug, Args)]
+pub struct BenchLoadArgs {
+    /// The server's Unix socket.
+    #[arg(long, env = "PYTHON_EXECUTOR_SOCKET", default_value = "build/policy-host.sock")]
+    pub socket: PathBuf,
+
+    /// Calls in flight, one level per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub concurrency: Vec<usize>,
+
+    /// Seconds measured per level (after 1 s of warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+
+    /// Sample policy to call.
+    #[arg(long, default_value = "add-python-header")]
+    pub policy: String,
+
+    /// Add a JSON request body of this many KiB.
+    #[arg(long, value_name = "KIB")]
+    pub body_kib: Option<usize>,
 }
 
 /// `serve` arguments.

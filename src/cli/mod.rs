@@ -3,6 +3,7 @@
 //! logging and maps errors.
 
 pub mod args;
+mod bench_cmd;
 mod build_cmd;
 mod call_cmd;
 pub mod json_io;
@@ -27,5 +28,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_cmd::run(args, &cache_dir),
         Command::Serve(args) => serve_cmd::run(args, &cache_dir),
         Command::Call(args) => call_cmd::run(args),
+        Command::Bench(args::BenchCommand::Inproc(args)) => bench_cmd::inproc(args, &cache_dir),
+        Command::Bench(args::BenchCommand::Load(args)) => bench_cmd::load(args),
     }
 }

@@ -114,6 +114,7 @@ impl CompiledPolicy {
         let started = Instant::now();
         let phase = input.phase;
         let (mut store, policy) = self.instantiate(engine, input)?;
+        let instantiated = started.elapsed();
         let handler = policy.policy_host_policy_handler();
         let result = match phase {
             Phase::OnRequest => handler.call_on_request(&mut store),
@@ -138,12 +139,46 @@ impl CompiledPolicy {
             .map_err(CallError::InvalidResult)?;
         let updated_metadata =
             guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
-        let stats = self.stats(&store, started);
+        let mut stats = self.stats(&store, started);
+        stats.instantiate_us = u64::try_from(instantiated.as_micros()).unwrap_or(u64::MAX);
         Ok(CallOutput {
             action,
             updated_metadata,
             stats,
         })
+    }
+
+    /// Benchmark support, never used to serve: runs `input` `calls` times on
+    /// ONE instance (state carries over between calls) and returns each
+    /// call's duration. This is the floor a fresh instance is compared with.
+    pub fn time_reused_instance(
+        &self,
+        engine: &SandboxEngine,
+        input: &CallInput,
+        calls: usize,
+    ) -> Result<Vec<std::time::Duration>, CallError> {
+        let (mut store, policy) = self.instantiate(engine, input.clone())?;
+        let mut durations = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            store.data_mut().call = super::host::call_input::CallInputState::new(input.clone(), self.label.clone());
+            store.set_fuel(self.limits.fuel).map_err(internal)?;
+            store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
+            let handler = policy.policy_host_policy_handler();
+            let result = match input.phase {
+                Phase::OnRequest => handler.call_on_request(&mut store),
+                Phase::OnResponse => handler.call_on_response(&mut store),
+            };
+            match result {
+                Ok(Ok(_)) => durations.push(started.elapsed()),
+                Ok(Err(failure)) => {
+                    let facts = facts(&store);
+                    return Err(failure::from_guest(failure, &self.label, input.phase, &self.limits, &facts));
+                }
+                Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts(&store))),
+            }
+        }
+        Ok(durations)
     }
 
     fn stats(&self, store: &Store<HostState>, started: Instant) -> CallStats {
@@ -153,6 +188,7 @@ impl CompiledPolicy {
             peak_memory_bytes: store.data().limiter.peak_memory() as u64,
             duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             log_lines: store.data().call.log_lines(),
+            instantiate_us: 0,
         }
     }
 }

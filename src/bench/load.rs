@@ -1,0 +1,96 @@
+//! End-to-end load over the Unix socket: one stream per client keeps a fixed
+//! number of calls in flight (closed loop) for a fixed time.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::stats::{Percentiles, percentiles};
+use super::workloads::Workload;
+use crate::transport::client::{WireOutcome, connect_unix, decode_response, request_to_proto};
+
+/// One load level's result.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    /// Calls kept in flight.
+    pub concurrency: usize,
+    /// Calls answered in the measured window.
+    pub calls: usize,
+    /// Answered with an error.
+    pub errors: usize,
+    /// Calls per second.
+    pub calls_per_second: f64,
+    /// Latency from send to response.
+    pub latency: Percentiles,
+}
+
+/// Drives `concurrency` calls in flight on one stream for `duration` (after
+/// a one-second warm-up).
+pub async fn run_level(
+    socket: &Path,
+    workload: &Workload,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<LoadResult, Box<dyn std::error::Error>> {
+    let mut client = connect_unix(socket).await?;
+    let (sender, receiver) = mpsc::channel(concurrency * 2);
+    let mut responses = client.execute_stream(ReceiverStream::new(receiver)).await?.into_inner();
+    let template = request_to_proto("", workload.policy, workload.version, &workload.input);
+    let mut sent_at: HashMap<String, Instant> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut send = |sent_at: &mut HashMap<String, Instant>| {
+        next_id += 1;
+        let mut request = template.clone();
+        request.request_id = next_id.to_string();
+        sent_at.insert(request.request_id.clone(), Instant::now());
+        request
+    };
+    for _ in 0..concurrency {
+        sender.send(send(&mut sent_at)).await?;
+    }
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let mut measuring_since = None;
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    while let Some(response) = responses.message().await? {
+        let now = Instant::now();
+        let started = sent_at.remove(&response.request_id).ok_or("response for an unknown request id")?;
+        if now >= warm_until {
+            let since = *measuring_since.get_or_insert(now);
+            if now - since >= duration {
+                break;
+            }
+            samples.push(now - started);
+            if matches!(decode_response(response), WireOutcome::Failed(_)) {
+                errors += 1;
+            }
+        }
+        sender.send(send(&mut sent_at)).await?;
+    }
+    let elapsed = measuring_since.map_or(duration, |since| since.elapsed());
+    let calls = samples.len();
+    Ok(LoadResult {
+        concurrency,
+        calls,
+        errors,
+        calls_per_second: calls as f64 / elapsed.as_secs_f64(),
+        latency: percentiles(&mut samples),
+    })
+}
+
+/// A Markdown table of load results.
+pub fn table(policy: &str, body: &str, results: &[LoadResult]) -> String {
+    let mut out = format!(
+        "| policy | body | in flight | calls/s | p50 µs | p90 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for r in results {
+        out.push_str(&format!(
+            "| {policy} | {body} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
+            r.concurrency, r.calls_per_second, r.latency.p50, r.latency.p90, r.latency.p99, r.errors
+        ));
+    }
+    out
+}

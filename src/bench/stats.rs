@@ -1,0 +1,77 @@
+//! Latency percentiles and process resource counters.
+
+use std::time::Duration;
+
+/// Percentiles of a set of durations, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Percentiles of `samples` (sorted in place).
+pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
+    if samples.is_empty() {
+        return Percentiles::default();
+    }
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[index].as_secs_f64() * 1e6
+    };
+    Percentiles { p50: at(0.50), p90: at(0.90), p99: at(0.99) }
+}
+
+/// CPU time and page faults, from getrusage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// User + system CPU time, microseconds.
+    pub cpu_us: f64,
+    /// Minor + major page faults.
+    pub faults: u64,
+}
+
+fn usage(who: libc::c_int) -> Usage {
+    // SAFETY: getrusage writes one rusage struct into the zeroed value.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Usage {
+        cpu_us: micros(usage.ru_utime) + micros(usage.ru_stime),
+        faults: (usage.ru_minflt + usage.ru_majflt) as u64,
+    }
+}
+
+/// The whole process's usage so far.
+pub fn process_usage() -> Usage {
+    usage(libc::RUSAGE_SELF)
+}
+
+impl std::ops::Sub for Usage {
+    type Output = Usage;
+
+    fn sub(self, earlier: Usage) -> Usage {
+        Usage { cpu_us: self.cpu_us - earlier.cpu_us, faults: self.faults.saturating_sub(earlier.faults) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_right_ranks() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
+        let p = percentiles(&mut samples);
+        assert_eq!(p.p50, 51.0);
+        assert_eq!(p.p99, 99.0);
+        assert_eq!(percentiles(&mut []), Percentiles::default());
+    }
+}
