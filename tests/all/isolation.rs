@@ -43,3 +43,18 @@ fn random_differs_between_calls() {
         );
     }
 }
+
+#[test]
+fn state_does_not_survive_many_dirty_regions() {
+    // Each call dirties well over 32 disjoint memory regions (the limit the
+    // unpatched PAGEMAP_SCAN reset had); the next fresh instance must still
+    // start from the snapshot.
+    let h = harness();
+    for round in 0..4 {
+        let mut input = request(Default::default(), None, params(json!({"do": "dirty"})));
+        input.shared.request_id = format!("round-{round}");
+        let output = h.call("probe", input).unwrap();
+        assert_eq!(set_header(&output, "x-marker-on-entry"), "pristine", "round {round}");
+        assert_eq!(set_header(&output, "x-kept"), "60");
+    }
+}

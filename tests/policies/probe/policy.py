@@ -10,6 +10,7 @@ from sdk.policy import (
 
 COUNTER = 0
 SEEN = []
+DIRTY_MARKER = "pristine"
 
 
 def _outcome(name, value):
@@ -86,6 +87,15 @@ def on_request(ctx, params):
         )
     if what == "none":
         return None
+    if what == "dirty":
+        # Dirty many disjoint regions of linear memory (far more than 32),
+        # leave a marker in module state, and report the marker seen on entry.
+        global DIRTY_MARKER
+        seen = DIRTY_MARKER
+        chunks = [bytearray(b"\xab" * 70_000) for _ in range(120)]
+        del chunks[::2]
+        DIRTY_MARKER = "dirtied-by-" + ctx.shared.request_id
+        return UpstreamRequestModifications(set_headers={"x-marker-on-entry": seen, "x-kept": str(len(chunks))})
     if what == "metadata":
         ctx.shared.metadata["added"] = "by-policy"
         ctx.shared.metadata["count"] = ctx.shared.metadata.get("count", 0) + 1
