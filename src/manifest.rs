@@ -60,6 +60,38 @@ pub enum ManifestError {
     /// A manifest layout this host does not understand.
     #[error("manifest format {0} is not supported (expected {FORMAT}): rebuild the policy")]
     Format(u32),
+    /// Built against another major version of the WIT contract.
+    #[error(
+        "built against {found}, but this host implements {expected}: rebuild the policy with this policy-host"
+    )]
+    WitVersion {
+        /// The contract the component was built against.
+        found: String,
+        /// The contract this host implements.
+        expected: &'static str,
+    },
+}
+
+/// `policy-host:policy@1.2.3` → `policy-host:policy@1`.
+fn wit_major(package: &str) -> &str {
+    let end = package
+        .find('@')
+        .and_then(|at| package[at..].find('.').map(|dot| at + dot))
+        .unwrap_or(package.len());
+    &package[..end]
+}
+
+/// Checks that a component's WIT contract has this host's major version.
+pub fn check_wit(manifest: &Manifest) -> Result<(), ManifestError> {
+    let expected = crate::sandbox::bindings::WIT_PACKAGE;
+    if wit_major(&manifest.wit) == wit_major(expected) {
+        Ok(())
+    } else {
+        Err(ManifestError::WitVersion {
+            found: manifest.wit.clone(),
+            expected,
+        })
+    }
 }
 
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -105,6 +137,7 @@ pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
                 if manifest.format != FORMAT {
                     return Err(ManifestError::Format(manifest.format));
                 }
+                check_wit(&manifest)?;
                 return Ok(manifest);
             }
         }
@@ -177,6 +210,17 @@ mod tests {
         let mut truncated = COMPONENT_HEADER.to_vec();
         truncated.extend_from_slice(&[0, 50, 1]);
         assert!(matches!(read(&truncated), Err(ManifestError::Malformed(_))));
+    }
+
+    #[test]
+    fn components_for_another_wit_major_version_are_refused() {
+        let mut other = manifest();
+        other.wit = "policy-host:policy@2.0.0".into();
+        let with = embed(COMPONENT_HEADER.to_vec(), &other);
+        let error = read(&with).unwrap_err();
+        assert!(error.to_string().contains("rebuild the policy"), "{error}");
+        other.wit = "policy-host:policy@1.7.0".into();
+        assert!(read(&embed(COMPONENT_HEADER.to_vec(), &other)).is_ok());
     }
 
     #[test]

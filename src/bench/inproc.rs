@@ -39,8 +39,14 @@ type Sample = (Duration, Option<Duration>);
 /// How one thread runs its share of calls, returning each call's timings.
 type Runner = dyn Fn(usize) -> Result<Vec<Sample>, CallError> + Send + Sync;
 
-fn measure(policy: &str, mode: &'static str, threads: usize, calls_per_thread: usize, run: Arc<Runner>) -> Result<Measurement, CallError> {
-    run(calls_per_thread.min(20).max(1))?; // warm up code paths and the pool
+fn measure(
+    policy: &str,
+    mode: &'static str,
+    threads: usize,
+    calls_per_thread: usize,
+    run: Arc<Runner>,
+) -> Result<Measurement, CallError> {
+    run(calls_per_thread.clamp(1, 20))?; // warm up code paths and the pool
     let before = process_usage();
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -57,7 +63,8 @@ fn measure(policy: &str, mode: &'static str, threads: usize, calls_per_thread: u
     let used = process_usage() - before;
     let calls = samples.len();
     let mut instantiations: Vec<Duration> = samples.iter().filter_map(|(_, inst)| *inst).collect();
-    let instantiate_p50_us = (!instantiations.is_empty()).then(|| percentiles(&mut instantiations).p50);
+    let instantiate_p50_us =
+        (!instantiations.is_empty()).then(|| percentiles(&mut instantiations).p50);
     let mut samples: Vec<Duration> = samples.into_iter().map(|(latency, _)| latency).collect();
     Ok(Measurement {
         policy: policy.to_string(),
@@ -72,19 +79,30 @@ fn measure(policy: &str, mode: &'static str, threads: usize, calls_per_thread: u
     })
 }
 
-fn fresh_runner(engine: Arc<SandboxEngine>, policy: Arc<CompiledPolicy>, input: CallInput) -> Arc<Runner> {
+fn fresh_runner(
+    engine: Arc<SandboxEngine>,
+    policy: Arc<CompiledPolicy>,
+    input: CallInput,
+) -> Arc<Runner> {
     Arc::new(move |calls| {
         let mut samples = Vec::with_capacity(calls);
         for _ in 0..calls {
             let started = Instant::now();
             let output = policy.call(&engine, input.clone())?;
-            samples.push((started.elapsed(), Some(Duration::from_micros(output.stats.instantiate_us))));
+            samples.push((
+                started.elapsed(),
+                Some(Duration::from_micros(output.stats.instantiate_us)),
+            ));
         }
         Ok(samples)
     })
 }
 
-fn reused_runner(engine: Arc<SandboxEngine>, policy: Arc<CompiledPolicy>, input: CallInput) -> Arc<Runner> {
+fn reused_runner(
+    engine: Arc<SandboxEngine>,
+    policy: Arc<CompiledPolicy>,
+    input: CallInput,
+) -> Arc<Runner> {
     Arc::new(move |calls| {
         let durations = policy.time_reused_instance(&engine, &input, calls)?;
         Ok(durations.into_iter().map(|d| (d, None)).collect())
@@ -102,11 +120,23 @@ pub fn run_sandbox(
     let mut results = Vec::new();
     for &threads in thread_counts {
         let fresh = fresh_runner(engine.clone(), policy.clone(), workload.input.clone());
-        results.push(measure(workload.policy, "fresh", threads, calls_per_thread, fresh)?);
+        results.push(measure(
+            workload.policy,
+            "fresh",
+            threads,
+            calls_per_thread,
+            fresh,
+        )?);
     }
     for &threads in thread_counts {
         let reused = reused_runner(engine.clone(), policy.clone(), workload.input.clone());
-        results.push(measure(workload.policy, "reused", threads, calls_per_thread * 4, reused)?);
+        results.push(measure(
+            workload.policy,
+            "reused",
+            threads,
+            calls_per_thread * 4,
+            reused,
+        )?);
     }
     Ok(results)
 }
@@ -122,7 +152,9 @@ pub fn table(measurements: &[Measurement]) -> String {
             measurements
                 .iter()
                 .find(|o| o.policy == m.policy && o.mode == mode && o.threads == 1)
-                .map_or(String::from("–"), |o| format!("{:.1}×", m.cpu_us_per_call / o.cpu_us_per_call))
+                .map_or(String::from("–"), |o| {
+                    format!("{:.1}×", m.cpu_us_per_call / o.cpu_us_per_call)
+                })
         };
         out.push_str(&format!(
             "| {} | {} | {} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.1} | {} | {} |\n",
@@ -131,7 +163,8 @@ pub fn table(measurements: &[Measurement]) -> String {
             m.threads,
             m.latency.p50,
             m.latency.p99,
-            m.instantiate_p50_us.map_or(String::from("–"), |us| format!("{us:.0}")),
+            m.instantiate_p50_us
+                .map_or(String::from("–"), |us| format!("{us:.0}")),
             m.cpu_us_per_call,
             m.calls_per_second,
             m.faults_per_call,

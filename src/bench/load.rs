@@ -37,7 +37,10 @@ pub async fn run_level(
 ) -> Result<LoadResult, Box<dyn std::error::Error>> {
     let mut client = connect_unix(socket).await?;
     let (sender, receiver) = mpsc::channel(concurrency * 2);
-    let mut responses = client.execute_stream(ReceiverStream::new(receiver)).await?.into_inner();
+    let mut responses = client
+        .execute_stream(ReceiverStream::new(receiver))
+        .await?
+        .into_inner();
     let template = request_to_proto("", workload.policy, workload.version, &workload.input);
     let mut sent_at: HashMap<String, Instant> = HashMap::new();
     let mut next_id = 0u64;
@@ -57,7 +60,9 @@ pub async fn run_level(
     let mut errors = 0;
     while let Some(response) = responses.message().await? {
         let now = Instant::now();
-        let started = sent_at.remove(&response.request_id).ok_or("response for an unknown request id")?;
+        let started = sent_at
+            .remove(&response.request_id)
+            .ok_or("response for an unknown request id")?;
         if now >= warm_until {
             let since = *measuring_since.get_or_insert(now);
             if now - since >= duration {
@@ -83,13 +88,18 @@ pub async fn run_level(
 
 /// A Markdown table of load results.
 pub fn table(policy: &str, body: &str, results: &[LoadResult]) -> String {
-    let mut out = format!(
-        "| policy | body | in flight | calls/s | p50 µs | p90 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|---|\n"
+    let mut out = String::from(
+        "| policy | body | in flight | calls/s | p50 µs | p90 µs | p99 µs | errors |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         out.push_str(&format!(
             "| {policy} | {body} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
-            r.concurrency, r.calls_per_second, r.latency.p50, r.latency.p90, r.latency.p99, r.errors
+            r.concurrency,
+            r.calls_per_second,
+            r.latency.p50,
+            r.latency.p90,
+            r.latency.p99,
+            r.errors
         ));
     }
     out

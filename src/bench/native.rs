@@ -49,16 +49,23 @@ pub fn run_native(
         .output()
         .map_err(|e| format!("running {}: {e}", python.display()))?;
     if !output.status.success() {
-        return Err(format!("native benchmark failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "native benchmark failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
-    let result: NativeResult =
-        serde_json::from_slice(&output.stdout).map_err(|e| format!("native benchmark output: {e}"))?;
+    let result: NativeResult = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("native benchmark output: {e}"))?;
     Ok(Measurement {
         policy: workload.policy.to_string(),
         mode: "native",
         threads: 1,
         calls,
-        latency: Percentiles { p50: result.p50_us, p90: result.p90_us, p99: result.p99_us },
+        latency: Percentiles {
+            p50: result.p50_us,
+            p90: result.p90_us,
+            p99: result.p99_us,
+        },
         cpu_us_per_call: result.cpu_us_per_call,
         calls_per_second: result.calls_per_second,
         faults_per_call: 0.0,
@@ -68,7 +75,10 @@ pub fn run_native(
 
 fn bodies(input: &crate::call::CallInput) -> serde_json::Value {
     use crate::call::Exchange;
-    let text = |body: &Option<bytes::Bytes>| body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+    let text = |body: &Option<bytes::Bytes>| {
+        body.as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
     match &input.exchange {
         Exchange::Request(view) => serde_json::json!({"request": text(&view.body)}),
         Exchange::Response(view) => {

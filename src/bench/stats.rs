@@ -23,7 +23,11 @@ pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
         let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
         samples[index].as_secs_f64() * 1e6
     };
-    Percentiles { p50: at(0.50), p90: at(0.90), p99: at(0.99) }
+    Percentiles {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+    }
 }
 
 /// CPU time and page faults, from getrusage.
@@ -58,7 +62,10 @@ impl std::ops::Sub for Usage {
     type Output = Usage;
 
     fn sub(self, earlier: Usage) -> Usage {
-        Usage { cpu_us: self.cpu_us - earlier.cpu_us, faults: self.faults.saturating_sub(earlier.faults) }
+        Usage {
+            cpu_us: self.cpu_us - earlier.cpu_us,
+            faults: self.faults.saturating_sub(earlier.faults),
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::call::{CallInput, Exchange, JsonObject, Phase, PolicyMetadata, RequestView, ResponseView, SharedContext};
+use crate::call::{
+    CallInput, Exchange, JsonObject, Phase, PolicyMetadata, RequestView, ResponseView,
+    SharedContext,
+};
 
 /// One benchmark case.
 pub struct Workload {
@@ -20,14 +23,25 @@ fn object(value: serde_json::Value) -> JsonObject {
 }
 
 fn headers() -> crate::call::Headers {
-    [("host", "api.example.test"), ("user-agent", "bench/1.0"), ("accept", "*/*"), ("content-type", "application/json"), ("x-request-id", "bench-1")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("host", "api.example.test"),
+        ("user-agent", "bench/1.0"),
+        ("accept", "*/*"),
+        ("content-type", "application/json"),
+        ("x-request-id", "bench-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn shared() -> SharedContext {
-    SharedContext { request_id: "bench-1".into(), api_name: "orders".into(), metadata: object(json!({"tenant": "acme"})), ..Default::default() }
+    SharedContext {
+        request_id: "bench-1".into(),
+        api_name: "orders".into(),
+        metadata: object(json!({"tenant": "acme"})),
+        ..Default::default()
+    }
 }
 
 fn request(body: Option<&'static [u8]>, params: serde_json::Value) -> CallInput {
@@ -53,7 +67,11 @@ const ORDER: &[u8] = br#"{"item":"book","quantity":2,"customer":{"id":"c-1","ema
 /// The four sample policies' workloads.
 pub fn samples() -> Vec<Workload> {
     vec![
-        Workload { policy: "add-python-header", version: "v1.0.0", input: request(None, json!({})) },
+        Workload {
+            policy: "add-python-header",
+            version: "v1.0.0",
+            input: request(None, json!({})),
+        },
         Workload {
             policy: "add-python-response-header",
             version: "v1.0.0",
@@ -82,7 +100,10 @@ pub fn samples() -> Vec<Workload> {
         Workload {
             policy: "python-json-body-transform",
             version: "v1.0.0",
-            input: request(Some(ORDER), json!({"injectFields": {"source": "gateway", "region": "eu"}})),
+            input: request(
+                Some(ORDER),
+                json!({"injectFields": {"source": "gateway", "region": "eu"}}),
+            ),
         },
     ]
 }

@@ -128,7 +128,11 @@ pub struct BenchInprocArgs {
 #[derive(Debug, Args)]
 pub struct BenchLoadArgs {
     /// The server's Unix socket.
-    #[arg(long, env = "PYTHON_EXECUTOR_SOCKET", default_value = "build/policy-host.sock")]
+    #[arg(
+        long,
+        env = "PYTHON_EXECUTOR_SOCKET",
+        default_value = "build/policy-host.sock"
+    )]
     pub socket: PathBuf,
 
     /// Calls in flight, one level per value.

@@ -18,27 +18,45 @@ use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
 }
 
 /// Installs a policy's requirements for the host Python (native reference).
-fn native_deps(toolchain: &Toolchain, package: &PolicyPackage, cache: &Path) -> anyhow::Result<PathBuf> {
+fn native_deps(
+    toolchain: &Toolchain,
+    package: &PolicyPackage,
+    cache: &Path,
+) -> anyhow::Result<PathBuf> {
     let requirements = parse_requirements(&package.requirements_text())?;
     let target = cache.join("native-deps").join(&package.definition.name);
     if requirements.is_empty() || target.exists() {
         return Ok(target);
     }
     let status = Command::new(toolchain.python())
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&target)
         .args(requirements.iter().map(|r| r.spec.clone()))
         .status()
         .context("running pip for the native reference")?;
     if !status.success() {
-        bail!("installing {}'s requirements for the native reference failed", package.definition.name);
+        bail!(
+            "installing {}'s requirements for the native reference failed",
+            package.definition.name
+        );
     }
     Ok(target)
 }
@@ -47,28 +65,58 @@ fn native_deps(toolchain: &Toolchain, package: &PolicyPackage, cache: &Path) -> 
 pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let cache = ArtifactCache::open(cache_dir)?;
     let engine = Arc::new(
-        SandboxEngine::new(EngineOptions { max_concurrent_calls: 4, ..Default::default() })
-            .map_err(|e| anyhow::anyhow!("creating the engine: {e:#}"))?,
+        SandboxEngine::new(EngineOptions {
+            max_concurrent_calls: 4,
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("creating the engine: {e:#}"))?,
     );
-    let toolchain = Toolchain::new(args.toolchain.toolchain.clone().unwrap_or_else(Toolchain::default_venv));
+    let toolchain = Toolchain::new(
+        args.toolchain
+            .toolchain
+            .clone()
+            .unwrap_or_else(Toolchain::default_venv),
+    );
     let sdk_root = std::env::current_dir()?;
     println!("machine: {}; calls per thread: {}\n", machine(), args.calls);
     let mut all = Vec::new();
     for workload in workloads::samples() {
-        if args.only.as_deref().is_some_and(|only| !workload.policy.contains(only)) {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !workload.policy.contains(only))
+        {
             continue;
         }
-        let file = args.policies.join(format!("{}-{}.wasm", workload.policy, workload.version));
-        let wasm = std::fs::read(&file).with_context(|| format!("reading {} (run `make wasm-python`)", file.display()))?;
-        let loaded = load_policy(&engine, &cache, &wasm, &file.display().to_string(), Limits::default(), LimitOverrides::default())?;
+        let file = args
+            .policies
+            .join(format!("{}-{}.wasm", workload.policy, workload.version));
+        let wasm = std::fs::read(&file)
+            .with_context(|| format!("reading {} (run `make wasm-python`)", file.display()))?;
+        let loaded = load_policy(
+            &engine,
+            &cache,
+            &wasm,
+            &file.display().to_string(),
+            Limits::default(),
+            LimitOverrides::default(),
+        )?;
         eprintln!("measuring {} …", workload.policy);
-        let mut results = inproc::run_sandbox(&engine, &loaded.policy, &workload, &[1, 2], args.calls)?;
+        let mut results =
+            inproc::run_sandbox(&engine, &loaded.policy, &workload, &[1, 2], args.calls)?;
         if !args.no_native {
             let dir = args.sources.join(workload.policy);
             let package = PolicyPackage::read(&dir)?;
             let deps = native_deps(&toolchain, &package, cache.path())?;
-            let python = if deps.exists() { toolchain.python() } else { args.python.clone() };
-            results.push(native::run_native(&python, &dir, &sdk_root, &deps, &workload, args.calls * 4).map_err(anyhow::Error::msg)?);
+            let python = if deps.exists() {
+                toolchain.python()
+            } else {
+                args.python.clone()
+            };
+            results.push(
+                native::run_native(&python, &dir, &sdk_root, &deps, &workload, args.calls * 4)
+                    .map_err(anyhow::Error::msg)?,
+            );
         }
         all.extend(results);
     }
@@ -90,13 +138,21 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
         }
         None => "none".to_string(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     println!("machine: {}; {} s per level\n", machine(), args.seconds);
     let mut results = Vec::new();
     for &concurrency in &args.concurrency {
         eprintln!("load: {concurrency} in flight …");
         let result = runtime
-            .block_on(load::run_level(&args.socket, &workload, concurrency, Duration::from_secs(args.seconds)))
+            .block_on(load::run_level(
+                &args.socket,
+                &workload,
+                concurrency,
+                Duration::from_secs(args.seconds),
+            ))
             .map_err(|e| anyhow::anyhow!("load level {concurrency}: {e}"))?;
         results.push(result);
     }

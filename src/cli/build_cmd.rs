@@ -81,11 +81,18 @@ fn build_one(
             "warning: get_policy(metadata, params) is deprecated; export on_request/on_response",
         );
     }
+    let phases: Vec<&str> = loaded
+        .policy
+        .description()
+        .phases
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
     report(&format!(
-        "{} {}: phases {:?}, {:.1} MB, {:.1} s",
+        "{} {}: phases {}, {:.1} MB, {:.1} s",
         built.manifest.name,
         built.manifest.version,
-        loaded.policy.description().phases,
+        phases.join(", "),
         built.wasm.len() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     ));

@@ -158,7 +158,7 @@ pub fn load_directory(
             policy = %loaded.manifest.label(),
             file = %path,
             compiled = ?loaded.source,
-            phases = ?loaded.policy.description().phases,
+            phases = ?loaded.policy.description().phases.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             "loaded policy"
         );
         registry.insert(

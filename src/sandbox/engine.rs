@@ -99,8 +99,6 @@ const KEEP_RESIDENT_TABLE_BYTES: usize = 64 * 1024;
 /// Whether this build carries our Wasmtime patches.
 pub const PATCHED_WASMTIME: bool = cfg!(feature = "patched-wasmtime");
 
-
-
 fn wasmtime_config(options: &EngineOptions) -> Config {
     let mut config = Config::new();
     config

@@ -161,7 +161,8 @@ impl CompiledPolicy {
         let mut durations = Vec::with_capacity(calls);
         for _ in 0..calls {
             let started = Instant::now();
-            store.data_mut().call = super::host::call_input::CallInputState::new(input.clone(), self.label.clone());
+            store.data_mut().call =
+                super::host::call_input::CallInputState::new(input.clone(), self.label.clone());
             store.set_fuel(self.limits.fuel).map_err(internal)?;
             store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
             let handler = policy.policy_host_policy_handler();
@@ -173,7 +174,13 @@ impl CompiledPolicy {
                 Ok(Ok(_)) => durations.push(started.elapsed()),
                 Ok(Err(failure)) => {
                     let facts = facts(&store);
-                    return Err(failure::from_guest(failure, &self.label, input.phase, &self.limits, &facts));
+                    return Err(failure::from_guest(
+                        failure,
+                        &self.label,
+                        input.phase,
+                        &self.limits,
+                        &facts,
+                    ));
                 }
                 Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts(&store))),
             }

@@ -388,8 +388,16 @@ async fn backpressure_caps_in_flight_calls_and_admits_in_arrival_order() {
     // 5 places away from where it arrived. Admitting waiting requests in any
     // other order would break that bound.
     for (position, response) in responses.iter().enumerate() {
-        let index: usize = response.request_id.trim_start_matches("bp-").parse().unwrap();
-        assert!(position.abs_diff(index) <= 5, "{} answered at position {position}", response.request_id);
+        let index: usize = response
+            .request_id
+            .trim_start_matches("bp-")
+            .parse()
+            .unwrap();
+        assert!(
+            position.abs_diff(index) <= 5,
+            "{} answered at position {position}",
+            response.request_id
+        );
     }
     let peak = server.dispatcher.peak_in_flight();
     assert!((1..=5).contains(&peak), "peak in flight {peak}");

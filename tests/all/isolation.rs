@@ -54,7 +54,11 @@ fn state_does_not_survive_many_dirty_regions() {
         let mut input = request(Default::default(), None, params(json!({"do": "dirty"})));
         input.shared.request_id = format!("round-{round}");
         let output = h.call("probe", input).unwrap();
-        assert_eq!(set_header(&output, "x-marker-on-entry"), "pristine", "round {round}");
+        assert_eq!(
+            set_header(&output, "x-marker-on-entry"),
+            "pristine",
+            "round {round}"
+        );
         assert_eq!(set_header(&output, "x-kept"), "60");
     }
 }
