@@ -102,6 +102,19 @@ impl ArtifactCache {
         }
     }
 
+    /// The path of a cached artifact, if present, for loaders that map the
+    /// file instead of reading it. The key is checked to be a plain name, so
+    /// the path stays inside the cache directory.
+    pub fn existing_path(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<PathBuf>> {
+        let name = Self::file_name(kind, key)?;
+        match self.root.metadata(&name) {
+            Ok(metadata) if metadata.is_file() => Ok(Some(self.path.join(name))),
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Stores an artifact atomically (write to a temporary name, then rename),
     /// so a concurrent reader never sees half a file.
     pub fn put(&self, kind: ArtifactKind, key: &str, bytes: &[u8]) -> io::Result<()> {
@@ -132,6 +145,9 @@ mod tests {
             b"code"
         );
         assert_eq!(cache.get(ArtifactKind::Component, "abc").unwrap(), None);
+        let path = cache.existing_path(ArtifactKind::Compiled, "abc").unwrap().unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"code");
+        assert_eq!(cache.existing_path(ArtifactKind::Component, "abc").unwrap(), None);
     }
 
     #[test]

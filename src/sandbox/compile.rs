@@ -41,10 +41,11 @@ pub fn load_component(
     wasm: &[u8],
 ) -> Result<(Component, CompileSource), CompileError> {
     let key = compiled_key(engine, wasm);
-    if let Ok(Some(compiled)) = cache.get(ArtifactKind::Compiled, &key) {
-        // SAFETY: the key binds these bytes to this engine's configuration,
-        // and only this program writes the cache directory.
-        match unsafe { engine.load_precompiled(&compiled) } {
+    if let Ok(Some(path)) = cache.existing_path(ArtifactKind::Compiled, &key) {
+        // SAFETY: the key binds the file to these bytes and this engine's
+        // configuration; only this program writes the cache directory, and
+        // it replaces files by rename, never in place.
+        match unsafe { engine.load_precompiled_file(&path) } {
             Ok(component) => return Ok((component, CompileSource::Cached)),
             Err(error) => tracing::warn!(%key, "ignoring unusable cached code: {error:#}"),
         }

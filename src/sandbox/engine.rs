@@ -177,6 +177,18 @@ impl SandboxEngine {
         self.engine.precompile_component(wasm)
     }
 
+    /// Maps a file written from [`SandboxEngine::precompile`] output: code
+    /// pages stay file-backed and shared, and only the pages that run become
+    /// resident.
+    ///
+    /// # Safety
+    /// As for [`SandboxEngine::load_precompiled`], and the file must not
+    /// change while it is mapped.
+    pub unsafe fn load_precompiled_file(&self, path: &std::path::Path) -> wasmtime::Result<Component> {
+        // SAFETY: the caller guarantees the file holds our own compiler output.
+        unsafe { Component::deserialize_file(&self.engine, path) }
+    }
+
     /// Loads machine code produced by [`SandboxEngine::precompile`].
     ///
     /// # Safety
