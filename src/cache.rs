@@ -145,9 +145,15 @@ mod tests {
             b"code"
         );
         assert_eq!(cache.get(ArtifactKind::Component, "abc").unwrap(), None);
-        let path = cache.existing_path(ArtifactKind::Compiled, "abc").unwrap().unwrap();
+        let path = cache
+            .existing_path(ArtifactKind::Compiled, "abc")
+            .unwrap()
+            .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), b"code");
-        assert_eq!(cache.existing_path(ArtifactKind::Component, "abc").unwrap(), None);
+        assert_eq!(
+            cache.existing_path(ArtifactKind::Component, "abc").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -184,7 +184,10 @@ impl SandboxEngine {
     /// # Safety
     /// As for [`SandboxEngine::load_precompiled`], and the file must not
     /// change while it is mapped.
-    pub unsafe fn load_precompiled_file(&self, path: &std::path::Path) -> wasmtime::Result<Component> {
+    pub unsafe fn load_precompiled_file(
+        &self,
+        path: &std::path::Path,
+    ) -> wasmtime::Result<Component> {
         // SAFETY: the caller guarantees the file holds our own compiler output.
         unsafe { Component::deserialize_file(&self.engine, path) }
     }

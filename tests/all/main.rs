@@ -4,6 +4,7 @@
 mod build_errors;
 mod grpc;
 mod harness;
+mod hostile_inputs;
 mod isolation;
 mod lifecycle;
 mod limits;
