@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::call::{
-    Action, CallInput, Exchange, HeaderChanges, Headers, ImmediateResponse, JsonObject,
+    Action, CallInput, Exchange, HeaderChanges, Headers, ImmediateResponse, JsonObject, Phase,
     PolicyMetadata, RequestChanges, ResponseChanges, SharedContext,
 };
 
@@ -111,12 +111,18 @@ enum GuestAction {
     },
 }
 
-/// Decodes the guest's action JSON (`null` is pass-through) and attaches the body.
-pub fn parse_action(json: &str, body: Option<Vec<u8>>) -> Result<Option<Action>, String> {
+/// Decodes the guest's action JSON (`null` is pass-through), attaches the
+/// body, and checks the action belongs to `phase`. The glue checks this
+/// too, but the glue runs inside the sandbox: a hostile policy can replace it.
+pub fn parse_action(
+    json: &str,
+    body: Option<Vec<u8>>,
+    phase: Phase,
+) -> Result<Option<Action>, String> {
     let parsed: Option<GuestAction> =
         serde_json::from_str(json).map_err(|error| format!("malformed action JSON: {error}"))?;
     let body = body.map(Bytes::from);
-    Ok(parsed.map(|action| match action {
+    let action = parsed.map(|action| match action {
         GuestAction::UpstreamRequestModifications {
             headers,
             path,
@@ -145,7 +151,18 @@ pub fn parse_action(json: &str, body: Option<Vec<u8>>) -> Result<Option<Action>,
             body,
             status_code,
         }),
-    }))
+    });
+    let fits = match (&action, phase) {
+        (None, _) => true,
+        (Some(Action::ContinueRequest(_) | Action::ImmediateResponse(_)), Phase::OnRequest) => true,
+        (Some(Action::ContinueResponse(_)), Phase::OnResponse) => true,
+        _ => false,
+    };
+    if fits {
+        Ok(action)
+    } else {
+        Err(format!("{phase} returned an action of the other phase"))
+    }
 }
 
 /// Decodes the guest's updated shared metadata.
@@ -206,7 +223,9 @@ mod tests {
         let json = r#"{"type":"UpstreamRequestModifications","set_headers":{"a":"b"},
             "remove_headers":["c"],"append_headers":{"d":["e"]},"analytics_metadata":{},
             "path":null,"method":"POST"}"#;
-        let action = parse_action(json, Some(vec![])).unwrap().unwrap();
+        let action = parse_action(json, Some(vec![]), Phase::OnRequest)
+            .unwrap()
+            .unwrap();
         let Action::ContinueRequest(changes) = action else {
             panic!("{action:?}")
         };
@@ -214,13 +233,19 @@ mod tests {
         assert_eq!(changes.method.as_deref(), Some("POST"));
         assert_eq!(changes.path, None);
         assert_eq!(changes.body, Some(Bytes::new()));
-        assert_eq!(parse_action("null", None).unwrap(), None);
+        assert_eq!(parse_action("null", None, Phase::OnResponse).unwrap(), None);
     }
 
     #[test]
     fn malformed_actions_are_errors_not_panics() {
-        assert!(parse_action("{", None).is_err());
-        assert!(parse_action(r#"{"type":"Nope"}"#, None).is_err());
+        assert!(parse_action("{", None, Phase::OnRequest).is_err());
+        assert!(parse_action(r#"{"type":"Nope"}"#, None, Phase::OnRequest).is_err());
+        // A tampered glue returning the other phase's action is refused.
+        let response_action = r#"{"type":"UpstreamResponseModifications","status_code":201}"#;
+        assert!(parse_action(response_action, None, Phase::OnRequest).is_err());
+        assert!(parse_action(response_action, None, Phase::OnResponse).is_ok());
+        let immediate = r#"{"type":"ImmediateResponse","status_code":403}"#;
+        assert!(parse_action(immediate, None, Phase::OnResponse).is_err());
         assert!(parse_metadata("[1]").is_err());
     }
 }

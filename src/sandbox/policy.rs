@@ -135,7 +135,7 @@ impl CompiledPolicy {
             }
             Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts)),
         };
-        let action = guest_json::parse_action(&outcome.action, outcome.body)
+        let action = guest_json::parse_action(&outcome.action, outcome.body, phase)
             .map_err(CallError::InvalidResult)?;
         let updated_metadata =
             guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
