@@ -152,12 +152,15 @@ pub fn parse_action(
             status_code,
         }),
     });
-    let fits = match (&action, phase) {
-        (None, _) => true,
-        (Some(Action::ContinueRequest(_) | Action::ImmediateResponse(_)), Phase::OnRequest) => true,
-        (Some(Action::ContinueResponse(_)), Phase::OnResponse) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (&action, phase),
+        (None, _)
+            | (
+                Some(Action::ContinueRequest(_) | Action::ImmediateResponse(_)),
+                Phase::OnRequest
+            )
+            | (Some(Action::ContinueResponse(_)), Phase::OnResponse)
+    );
     if fits {
         Ok(action)
     } else {
