@@ -150,6 +150,12 @@ pub struct BenchLoadArgs {
     /// Add a JSON request body of this many KiB.
     #[arg(long, value_name = "KIB")]
     pub body_kib: Option<usize>,
+
+    /// Percent of requests sent to the hostile `noisy-neighbour` policy
+    /// (infinite loops and memory bombs, alternating); latency is reported
+    /// for the normal requests only.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0)]
+    pub hostile_percent: u32,
 }
 
 /// `serve` arguments.

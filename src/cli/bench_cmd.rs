@@ -152,6 +152,7 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
                 &workload,
                 concurrency,
                 Duration::from_secs(args.seconds),
+                args.hostile_percent,
             ))
             .map_err(|e| anyhow::anyhow!("load level {concurrency}: {e}"))?;
         results.push(result);

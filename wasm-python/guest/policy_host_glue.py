@@ -442,11 +442,38 @@ def _warm_up():
         for phase in ("on_request", "on_response"):
             warm.phase = phase
             try:
-                _call(phase)
+                _within(WARM_UP_SECONDS, lambda: _call(phase))
             except BaseException:  # noqa: BLE001  (warm-up must never fail the build)
                 pass
     finally:
         _inputs = call_input
+
+
+WARM_UP_SECONDS = 2.0
+
+
+class _WarmUpOverrun(BaseException):
+    """Raised inside policy code that runs too long during the warm-up."""
+
+
+def _within(seconds, function):
+    """Runs function, interrupting Python code that runs past `seconds`
+    (a policy that loops forever on the warm-up input must not hang the
+    build). Code stuck inside one C call is not interrupted."""
+    import time
+
+    deadline = time.monotonic() + seconds
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise _WarmUpOverrun()
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        return function()
+    finally:
+        sys.settrace(None)
 
 
 _warm_up()
