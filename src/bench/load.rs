@@ -138,13 +138,15 @@ pub fn table(policy: &str, body: &str, results: &[LoadResult]) -> String {
     );
     for r in results {
         out.push_str(&format!(
-            "| {policy} | {body} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
+            "| {policy} | {body} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |\n",
+            r.hostile_percent,
             r.concurrency,
             r.calls_per_second,
             r.latency.p50,
             r.latency.p90,
             r.latency.p99,
-            r.errors
+            r.errors,
+            r.hostile_answered
         ));
     }
     out
