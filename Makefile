@@ -23,7 +23,7 @@ POLICY_OUT ?= build/policies
 SOCKET     ?= $(CURDIR)/build/policy-host.sock
 SAMPLES    := $(wildcard sample-policies/*)
 
-.PHONY: all toolchain patched-wasmtime host wasm-python run try test lint fmt clippy bench bench-load clean
+.PHONY: all toolchain patched-wasmtime host wasm-python run try test fuzz soak lint fmt clippy bench bench-load clean
 
 all: wasm-python
 
@@ -55,6 +55,17 @@ try: wasm-python
 ## test: the whole test suite (real components in real Wasmtime)
 test: host toolchain
 	$(CARGO) test --release $(CARGO_FLAGS)
+
+## fuzz: the hostile-input properties (tests/all/hostile_inputs.rs) with
+## FUZZ_SCALE times their `make test` case counts (default 200x: ~15 min)
+FUZZ_SCALE ?= 200
+fuzz: host toolchain
+	FUZZ_SCALE=$(FUZZ_SCALE) $(CARGO) test --release $(CARGO_FLAGS) --test all hostile_inputs -- --test-threads 2
+
+## soak: the escape suite and stream-abuse tests, SOAK_ROUNDS times over
+SOAK_ROUNDS ?= 20
+soak: host toolchain
+	SOAK_ROUNDS=$(SOAK_ROUNDS) $(CARGO) test --release $(CARGO_FLAGS) --test all -- escape:: stream_abuse
 
 ## lint: formatting and clippy, as CI checks them
 lint: fmt clippy

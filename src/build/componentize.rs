@@ -1,12 +1,47 @@
-//! Running componentize-py over a staged policy.
+//! Running componentize-py over a staged policy, under a watchdog.
+//!
+//! componentize-py imports the policy and runs the glue's warm-up (policy
+//! code) while it pre-initializes CPython, with no fuel or deadline. Python
+//! code in the warm-up is interrupted by the glue itself; code stuck inside
+//! one C call (a catastrophic regex, `sum(range(10**15))`) or an import-time
+//! infinite loop is not, so the builder watches the marker the glue writes
+//! around the warm-up and the total time, and kills the tool on overrun.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use super::toolchain::{self, Toolchain, ToolchainError};
+use super::toolchain::{Toolchain, ToolchainError};
 
 /// The prefix the guest glue puts on build errors meant for the author.
 const GLUE_ERROR_PREFIX: &str = "policy-host-build-error: ";
+/// The file (in the staged `glue` directory) where the glue writes `begin`
+/// and `end` around its warm-up: componentize-py shows the guest's output
+/// only after it exits, but the staged directories are writable.
+const WARM_UP_MARKER_FILE: &str = "glue/policy_host_warm_up.txt";
+/// How often the watchdog looks at the marker file.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How long componentize-py may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// The whole run (a build takes 10-30 s on two cores).
+    pub total: Duration,
+    /// From the warm-up's start to its end (the glue interrupts Python code
+    /// after 2 s, so only a stuck C call takes longer).
+    pub warm_up: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            total: Duration::from_secs(600),
+            warm_up: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Why componentize-py failed.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +50,14 @@ pub enum ComponentizeError {
     /// entry point, import failure).
     #[error("{0}")]
     Policy(String),
+    /// The warm-up ran the policy's handler and it did not return.
+    #[error("the policy's handler did not return within {0:?} during the build-time warm-up")]
+    WarmUpStuck(Duration),
+    /// The whole build ran past its deadline.
+    #[error(
+        "componentize-py did not finish within {0:?}: does policy.py (or a requirement) loop at import time?"
+    )]
+    TimedOut(Duration),
     /// componentize-py failed otherwise.
     #[error("componentize-py failed:\n{0}")]
     Tool(String),
@@ -29,6 +72,7 @@ pub fn componentize(
     toolchain: &Toolchain,
     staging: &Path,
     output: &Path,
+    deadlines: Deadlines,
 ) -> Result<(), ComponentizeError> {
     let mut command = Command::new(toolchain.componentize_py());
     command
@@ -40,10 +84,84 @@ pub fn componentize(
         command.arg("-p").arg(staging.join(dir));
     }
     command.arg("-o").arg(output);
-    match toolchain::run(command, "componentize-py") {
-        Ok(_) => Ok(()),
-        Err(ToolchainError::Failed { output, .. }) => Err(explain(&output)),
-        Err(other) => Err(ComponentizeError::Spawn(other)),
+    let marker = staging.join(WARM_UP_MARKER_FILE);
+    let _ = std::fs::remove_file(&marker);
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ComponentizeError::Spawn(ToolchainError::Spawn { program, source }))?;
+    let lines = stream_lines(&mut child);
+    let output_lines = match watch(&lines, &marker, deadlines) {
+        Ok(output_lines) => output_lines,
+        Err(overrun) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(overrun);
+        }
+    };
+    match child.wait() {
+        Ok(status) if status.success() => Ok(()),
+        _ => Err(explain(&output_lines.join("\n"))),
+    }
+}
+
+/// Lines of the child's stderr, then stdout, as they arrive.
+fn stream_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn Read + Send>);
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn Read + Send>);
+    for stream in [stderr, stdout].into_iter().flatten() {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    receiver
+}
+
+/// Reads lines until both streams close, enforcing the deadlines (the
+/// warm-up's from when `marker` says it began). Returns the lines read.
+fn watch(
+    lines: &mpsc::Receiver<String>,
+    marker: &Path,
+    deadlines: Deadlines,
+) -> Result<Vec<String>, ComponentizeError> {
+    let total_deadline = Instant::now() + deadlines.total;
+    let mut warm_up_deadline = None;
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(POLL) {
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(seen),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let now = Instant::now();
+        match std::fs::read_to_string(marker).as_deref() {
+            Ok("begin") => {
+                warm_up_deadline.get_or_insert(now + deadlines.warm_up);
+            }
+            _ => warm_up_deadline = None,
+        }
+        if warm_up_deadline.is_some_and(|deadline| now >= deadline) {
+            return Err(ComponentizeError::WarmUpStuck(deadlines.warm_up));
+        }
+        if now >= total_deadline {
+            return Err(ComponentizeError::TimedOut(deadlines.total));
+        }
     }
 }
 
@@ -58,12 +176,24 @@ fn explain(output: &str) -> ComponentizeError {
     if !reported.is_empty() {
         return ComponentizeError::Policy(reported.join("\n"));
     }
-    let tail: Vec<&str> = output
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .take(40)
-        .collect();
-    ComponentizeError::Tool(tail.join("\n"))
+    ComponentizeError::Tool(reason(output))
+}
+
+/// The part of componentize-py's output that says why: its `Caused by:`
+/// chain when there is one (the Python and Wasm backtraces around it are
+/// noise to a policy author), else the first lines.
+fn reason(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    let caused_by = lines.iter().position(|l| l.trim() == "Caused by:");
+    let picked: Vec<&str> = match caused_by {
+        Some(at) => lines[at + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("Stack backtrace"))
+            .map(|l| l.trim())
+            .collect(),
+        None => lines.iter().take(40).copied().collect(),
+    };
+    picked.join("\n")
 }
 
 #[cfg(test)]
@@ -75,5 +205,15 @@ mod tests {
         let output = "Traceback (most recent call last):\n  File \"x\", line 8\nAssertionError: policy-host-build-error: policy.py:4: '(' was never closed\n\nCaused by:\n 0: wasm backtrace";
         let error = explain(output);
         assert_eq!(error.to_string(), "policy.py:4: '(' was never closed");
+    }
+
+    #[test]
+    fn tool_failures_keep_the_caused_by_chain() {
+        let output = "Traceback (most recent call last):\n  File \"x\", line 8\nAssertionError: \nCaused by:\n    0: retrieving memory\n    1: fuel exhausted\nStack backtrace:\n  0: main";
+        let error = explain(output);
+        assert_eq!(
+            error.to_string(),
+            "componentize-py failed:\n0: retrieving memory\n1: fuel exhausted"
+        );
     }
 }

@@ -6,8 +6,10 @@ mod componentize;
 mod dependencies;
 mod guest_files;
 mod pipeline;
+pub mod snapshot;
 mod toolchain;
 
+pub use componentize::{ComponentizeError, Deadlines};
 pub use guest_files::GUEST_FILES;
 pub use pipeline::{BuildError, BuildOptions, Builder, BuiltPolicy, hex, write_component};
 pub use toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};

@@ -5,17 +5,24 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::componentize::{self, ComponentizeError};
+use super::componentize::{self, ComponentizeError, Deadlines};
 use super::dependencies::{self, DependencyError};
 use super::guest_files::{self, GUEST_FILES};
+use super::snapshot;
 use super::toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};
 use crate::cache::{ArtifactCache, ArtifactKind};
 use crate::manifest::{self, Manifest};
 use crate::package::{FileError, PolicyPackage, RequirementError, parse_requirements};
+use crate::sandbox::Limits;
 use crate::sandbox::bindings::WIT_PACKAGE;
 
+/// A warm-up that left the snapshot's memory larger than 1/N of the
+/// policy's memory limit is not kept (calls need the rest; a plain CPython
+/// snapshot starts with ~15 MiB).
+const SNAPSHOT_MEMORY_DIVISOR: u64 = 2;
+
 /// Bumped whenever the pipeline changes what it produces.
-const PIPELINE_VERSION: &str = "policy-host build 1";
+const PIPELINE_VERSION: &str = "policy-host build 2";
 
 /// Why a build failed; every message names what the author should fix.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +73,8 @@ pub struct BuiltPolicy {
 pub struct BuildOptions {
     /// Ignore cached components and build from scratch.
     pub rebuild: bool,
+    /// How long componentize-py and the warm-up inside it may take.
+    pub deadlines: Deadlines,
 }
 
 /// Builds policy packages into components.
@@ -116,7 +125,14 @@ impl<'a> Builder<'a> {
         )?;
         report("componentizing (pre-initializing CPython with the policy imported)");
         let output = staging.path().join("policy.wasm");
-        componentize::componentize(&self.toolchain, staging.path(), &output)?;
+        // The default limits: a server may run with others, but this is
+        // only a guard against a warm-up that grew memory far past normal.
+        let memory_limit = package
+            .definition
+            .limit_overrides()
+            .apply_to(Limits::default())
+            .map_or(Limits::default().memory_bytes, |limits| limits.memory_bytes);
+        self.componentize(staging.path(), &output, memory_limit, report)?;
         let raw = std::fs::read(&output).map_err(io("reading componentize-py output"))?;
         let manifest = Manifest {
             format: manifest::FORMAT,
@@ -136,6 +152,61 @@ impl<'a> Builder<'a> {
             wasm,
             from_cache: false,
         })
+    }
+}
+
+impl Builder<'_> {
+    /// Runs componentize-py; when the policy's handler hangs the build-time
+    /// warm-up inside a C call or grows memory during it, builds again with
+    /// the glue warmed by a stand-in handler (the policy then only runs at
+    /// call time, where fuel, memory limits and deadlines apply).
+    fn componentize(
+        &self,
+        staging: &Path,
+        output: &Path,
+        memory_limit: u64,
+        report: &dyn Fn(&str),
+    ) -> Result<(), BuildError> {
+        let deadlines = self.options.deadlines;
+        let why = match componentize::componentize(&self.toolchain, staging, output, deadlines) {
+            Err(ComponentizeError::WarmUpStuck(limit)) => format!(
+                "the policy's handler did not return within {limit:?} on the build-time warm-up \
+                 input (stuck inside one C call?)"
+            ),
+            Ok(()) => {
+                let memory = std::fs::read(output)
+                    .ok()
+                    .and_then(|wasm| snapshot::initial_memory_bytes(&wasm).ok())
+                    .unwrap_or(0);
+                if memory <= memory_limit / SNAPSHOT_MEMORY_DIVISOR {
+                    return Ok(());
+                }
+                format!(
+                    "after the build-time warm-up the snapshot's memory is {} MiB, over half \
+                     the policy's {} MiB limit",
+                    memory >> 20,
+                    memory_limit >> 20
+                )
+            }
+            // Whatever the warm-up left behind (a memory too large to
+            // snapshot, say) may be what broke the build: try without it.
+            Err(ComponentizeError::Tool(reason)) => {
+                format!("componentize-py failed after the build-time warm-up ({reason})")
+            }
+            Err(other) => return Err(other.into()),
+        };
+        report(&format!("{why}; building again without running it"));
+        std::fs::write(
+            staging.join("glue/policy_host_build_options.py"),
+            "WARM_UP_HANDLER = False\n",
+        )
+        .map_err(io("staging the build options"))?;
+        Ok(componentize::componentize(
+            &self.toolchain,
+            staging,
+            output,
+            deadlines,
+        )?)
     }
 }
 

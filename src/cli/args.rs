@@ -268,6 +268,13 @@ pub struct ToolchainArgs {
     /// Build from scratch even when the cache has an identical build.
     #[arg(long)]
     pub rebuild: bool,
+
+    /// Longest a policy's build may take, in seconds. A policy that loops
+    /// while being imported fails the build with a clear error instead of
+    /// hanging it. (The build-time warm-up of the handler has its own 10 s
+    /// bound; past it the policy is built without the warm-up.)
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub build_timeout: u64,
 }
 
 /// `build` arguments.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use super::args::{BuildArgs, ToolchainArgs};
-use crate::build::{BuildOptions, Builder, Toolchain, write_component};
+use crate::build::{BuildOptions, Builder, Deadlines, Toolchain, write_component};
 use crate::cache::ArtifactCache;
 use crate::dispatch::load_policy;
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
@@ -21,6 +21,10 @@ pub fn builder<'a>(args: &ToolchainArgs, cache: &'a ArtifactCache) -> Builder<'a
         cache,
         BuildOptions {
             rebuild: args.rebuild,
+            deadlines: Deadlines {
+                total: std::time::Duration::from_secs(args.build_timeout),
+                ..Deadlines::default()
+            },
         },
     )
 }
@@ -32,6 +36,7 @@ pub fn run(args: BuildArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let builder = builder(&args.toolchain, &cache);
     let engine = SandboxEngine::new(EngineOptions {
         max_concurrent_calls: 1,
+        incremental_compilation: true,
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
@@ -88,12 +93,14 @@ fn build_one(
         .iter()
         .map(|p| p.as_str())
         .collect();
+    let snapshot_memory = crate::build::snapshot::initial_memory_bytes(&built.wasm).unwrap_or(0);
     report(&format!(
-        "{} {}: phases {}, {:.1} MB, {:.1} s",
+        "{} {}: phases {}, {:.1} MB, starts with {} MiB of memory, {:.1} s",
         built.manifest.name,
         built.manifest.version,
         phases.join(", "),
         built.wasm.len() as f64 / 1e6,
+        snapshot_memory >> 20,
         started.elapsed().as_secs_f64()
     ));
     Ok(path)

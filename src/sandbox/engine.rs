@@ -6,13 +6,14 @@
 //! (a deterministic CPU budget) and epoch interruption (a wall-clock
 //! deadline checked at loop back-edges and function entries).
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use super::compile_cache::IncrementalCompileCache;
 use super::host;
 use super::limits::MIB;
 use super::state::HostState;
@@ -24,6 +25,10 @@ pub struct EngineOptions {
     pub max_concurrent_calls: u32,
     /// Interval of the epoch ticker: the granularity of call deadlines.
     pub epoch_tick: Duration,
+    /// Share compiled functions between the components this engine compiles
+    /// (see [`super::compile_cache`]). Worth it when compiling several
+    /// policies in one process; costs memory for the engine's lifetime.
+    pub incremental_compilation: bool,
 }
 
 impl Default for EngineOptions {
@@ -31,6 +36,7 @@ impl Default for EngineOptions {
         EngineOptions {
             max_concurrent_calls: 8,
             epoch_tick: DEFAULT_EPOCH_TICK,
+            incremental_compilation: false,
         }
     }
 }
@@ -99,8 +105,11 @@ const KEEP_RESIDENT_TABLE_BYTES: usize = 64 * 1024;
 /// Whether this build carries our Wasmtime patches.
 pub const PATCHED_WASMTIME: bool = cfg!(feature = "patched-wasmtime");
 
-fn wasmtime_config(options: &EngineOptions) -> Config {
+fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
     let mut config = Config::new();
+    if options.incremental_compilation {
+        config.enable_incremental_compilation(Arc::new(IncrementalCompileCache::new()))?;
+    }
     config
         .wasm_component_model(true)
         .consume_fuel(true)
@@ -109,7 +118,7 @@ fn wasmtime_config(options: &EngineOptions) -> Config {
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
-    config
+    Ok(config)
 }
 
 /// The engine, the linker with every host import, and the epoch ticker.
@@ -123,7 +132,7 @@ pub struct SandboxEngine {
 impl SandboxEngine {
     /// Builds the engine and links WASI plus the `call-input` imports.
     pub fn new(options: EngineOptions) -> wasmtime::Result<Self> {
-        let engine = Engine::new(&wasmtime_config(&options))?;
+        let engine = Engine::new(&wasmtime_config(&options)?)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         host::clocks::add_to_linker(&mut linker)?;

@@ -53,6 +53,15 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
     if facts.memory_refused {
         return memory_limit(limits);
     }
+    if error.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+        // A host function failed while guest code was calling it: the guest
+        // asked for something the sandbox does not have (a stale or forged
+        // resource handle, say). Its fault, not the host's.
+        return crashed(
+            format!("a host call was refused: {}", error.root_cause()),
+            facts,
+        );
+    }
     CallError::Internal(format!("{error:#}"))
 }
 

@@ -84,6 +84,22 @@ pub fn context_json(input: &CallInput) -> String {
     serde_json::to_string(&context).expect("context serializes: all keys are strings")
 }
 
+/// Largest action or metadata JSON the host parses. Far above anything a
+/// gateway can use (responses are capped at 4 MiB by default), and small
+/// enough that a hostile result (a million headers) is refused before the
+/// host builds it into maps.
+pub const MAX_RESULT_JSON_BYTES: usize = 8 * 1024 * 1024;
+
+fn check_size(json: &str, what: &str) -> Result<(), String> {
+    if json.len() <= MAX_RESULT_JSON_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the {what} is {} bytes of JSON, over the {MAX_RESULT_JSON_BYTES}-byte limit",
+        json.len()
+    ))
+}
+
 /// The action object the glue writes into `outcome.action`.
 #[derive(Deserialize)]
 #[serde(tag = "type")]
@@ -112,13 +128,15 @@ enum GuestAction {
 }
 
 /// Decodes the guest's action JSON (`null` is pass-through), attaches the
-/// body, and checks the action belongs to `phase`. The glue checks this
-/// too, but the glue runs inside the sandbox: a hostile policy can replace it.
+/// body, and checks the action belongs to `phase` and carries only headers
+/// HTTP can hold. The glue checks the phase too, but the glue runs inside the
+/// sandbox: a hostile policy can replace it.
 pub fn parse_action(
     json: &str,
     body: Option<Vec<u8>>,
     phase: Phase,
 ) -> Result<Option<Action>, String> {
+    check_size(json, "action")?;
     let parsed: Option<GuestAction> =
         serde_json::from_str(json).map_err(|error| format!("malformed action JSON: {error}"))?;
     let body = body.map(Bytes::from);
@@ -161,15 +179,18 @@ pub fn parse_action(
             )
             | (Some(Action::ContinueResponse(_)), Phase::OnResponse)
     );
-    if fits {
-        Ok(action)
-    } else {
-        Err(format!("{phase} returned an action of the other phase"))
+    if !fits {
+        return Err(format!("{phase} returned an action of the other phase"));
     }
+    if let Some(action) = &action {
+        super::header_rules::check_action_headers(action)?;
+    }
+    Ok(action)
 }
 
 /// Decodes the guest's updated shared metadata.
 pub fn parse_metadata(json: &str) -> Result<JsonObject, String> {
+    check_size(json, "shared metadata")?;
     serde_json::from_str(json).map_err(|error| format!("malformed metadata JSON: {error}"))
 }
 
@@ -237,6 +258,17 @@ mod tests {
         assert_eq!(changes.path, None);
         assert_eq!(changes.body, Some(Bytes::new()));
         assert_eq!(parse_action("null", None, Phase::OnResponse).unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_results_are_refused_before_parsing() {
+        let huge = format!("{{\"x\":\"{}\"}}", "v".repeat(MAX_RESULT_JSON_BYTES));
+        let error = parse_metadata(&huge).unwrap_err();
+        assert!(
+            error.contains("shared metadata") && error.contains("limit"),
+            "{error}"
+        );
+        assert!(parse_action(&huge, None, Phase::OnRequest).is_err());
     }
 
     #[test]

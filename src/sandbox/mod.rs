@@ -6,9 +6,11 @@
 
 pub mod bindings;
 pub mod compile;
+pub mod compile_cache;
 pub mod engine;
 mod failure;
 pub mod guest_json;
+mod header_rules;
 pub mod host;
 pub mod limits;
 pub mod policy;

@@ -38,3 +38,103 @@ fn requirement_paths_and_options_are_refused() {
         "{message}"
     );
 }
+
+/// A package in a temporary directory holding a trivial policy, with a
+/// secret planted beside it (outside the package).
+fn hostile_package(
+    tweak: impl FnOnce(&std::path::Path),
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "host-secret").unwrap();
+    let package = dir.path().join("package");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("policy.py"),
+        "def on_request(ctx, params):\n    return None\n",
+    )
+    .unwrap();
+    std::fs::write(
+        package.join("policy-definition.yaml"),
+        "name: hostile-package\nversion: v1\nruntime: python\n",
+    )
+    .unwrap();
+    tweak(&package);
+    (dir, package)
+}
+
+fn hostile_build_error(tweak: impl FnOnce(&std::path::Path)) -> String {
+    let (_dir, package) = hostile_package(tweak);
+    match harness().try_build(&package) {
+        Ok(_) => panic!("a hostile package built"),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// What a hostile package case does to the package directory.
+type Tweak = Box<dyn FnOnce(&std::path::Path)>;
+
+#[test]
+fn hostile_packages_fail_before_anything_outside_is_read() {
+    use std::os::unix::fs::symlink;
+    let cases: Vec<(&str, Tweak, &str)> = vec![
+        (
+            "a symlink to a host file",
+            Box::new(|p| symlink("/etc/passwd", p.join("data.txt")).unwrap()),
+            "data.txt: symlinks are not allowed",
+        ),
+        (
+            "a symlink to the parent directory",
+            Box::new(|p| symlink("..", p.join("up")).unwrap()),
+            "up: symlinks are not allowed",
+        ),
+        (
+            "a symlink to a file beside the package via ..",
+            Box::new(|p| symlink("../secret.txt", p.join("secret.txt")).unwrap()),
+            "secret.txt: symlinks are not allowed",
+        ),
+        (
+            "policy.py itself a symlink",
+            Box::new(|p| {
+                std::fs::remove_file(p.join("policy.py")).unwrap();
+                symlink("../secret.txt", p.join("policy.py")).unwrap();
+            }),
+            "policy.py: symlinks are not allowed",
+        ),
+        (
+            "a requirement that is a URL",
+            Box::new(|p| {
+                std::fs::write(
+                    p.join("requirements.txt"),
+                    "https://evil.test/x-1.0-py3-none-any.whl\n",
+                )
+                .unwrap()
+            }),
+            "requirements.txt line 1",
+        ),
+        (
+            "a requirement that is a local path",
+            Box::new(|p| std::fs::write(p.join("requirements.txt"), "../../../etc\n").unwrap()),
+            "requirements.txt line 1",
+        ),
+        (
+            "a direct reference to a local file",
+            Box::new(|p| {
+                std::fs::write(p.join("requirements.txt"), "thing @ file:///etc/passwd\n").unwrap()
+            }),
+            "requirements.txt line 1",
+        ),
+        (
+            "a huge file",
+            Box::new(|p| {
+                let file = std::fs::File::create(p.join("huge.bin")).unwrap();
+                file.set_len(64 * 1024 * 1024).unwrap();
+            }),
+            "huge.bin: 67108864 bytes is over",
+        ),
+    ];
+    for (what, tweak, expected) in cases {
+        let message = hostile_build_error(tweak);
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(!message.contains("host-secret"), "{what}: {message}");
+    }
+}

@@ -49,6 +49,7 @@ pub fn harness() -> &'static Harness {
         engine: Arc::new(
             SandboxEngine::new(EngineOptions {
                 max_concurrent_calls: 16,
+                incremental_compilation: true,
                 ..Default::default()
             })
             .expect("engine"),
@@ -116,6 +117,20 @@ impl Harness {
         )
         .unwrap_or_else(|e| panic!("loading {name}: {e}"));
         Arc::try_unwrap(loaded.policy).unwrap_or_else(|_| panic!("policy is shared"))
+    }
+
+    /// Compiles `wasm` into the artifact cache (and checks it loads), so a
+    /// server process started afterwards finds its machine code there.
+    pub fn load_wasm(&self, name: &str, wasm: &[u8]) {
+        load_policy(
+            &self.engine,
+            &self.cache,
+            wasm,
+            name,
+            Limits::default(),
+            LimitOverrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
     }
 
     /// Calls `name` with `input`.

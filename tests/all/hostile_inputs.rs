@@ -1,7 +1,8 @@
 //! Property tests over hostile inputs: arbitrary wire requests (random bytes
 //! in bodies and headers, large maps, deep Structs, missing oneofs) through
 //! the proto → call translation, the input caps and the whole execute path.
-//! Bounded case counts here; raise PROPTEST_CASES to run longer by hand.
+//! Bounded case counts in `make test`; `make fuzz` runs the same
+//! properties far longer (FUZZ_SCALE multiplies every case count).
 
 use std::collections::HashMap;
 
@@ -25,7 +26,20 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 fn any_map(max: usize) -> impl Strategy<Value = HashMap<String, String>> {
-    proptest::collection::hash_map(any_text(), any_text(), 0..max)
+    prop_oneof![
+        20 => proptest::collection::hash_map(any_text(), any_text(), 0..max),
+        // Now and then a huge map: past the input caps, or close to them.
+        1 => proptest::collection::hash_map("[a-z0-9-]{1,12}", ".{0,8}", 2_000..6_000),
+    ]
+}
+
+/// `base` cases, times FUZZ_SCALE when set (`make fuzz`).
+fn cases(base: u32) -> u32 {
+    let scale = std::env::var("FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1);
+    base.saturating_mul(scale.max(1))
 }
 
 fn any_value() -> impl Strategy<Value = Value> {
@@ -148,7 +162,7 @@ fn any_request() -> impl Strategy<Value = proto::ExecutionRequest> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn translation_never_panics_and_keeps_bodies_and_headers(request in any_request()) {
@@ -184,7 +198,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
 
     #[test]
     fn the_execute_path_answers_every_hostile_request_with_a_typed_result(request in any_request()) {
@@ -203,6 +217,38 @@ proptest! {
                     ["unknown_phase", "invalid_request", "execution_error", "invalid_result"].contains(&kind),
                     "unexpected {}: {}", kind, error
                 );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_frame_bytes_never_panic_the_decoder_or_translation(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        seed in any_request(),
+    ) {
+        use prost::Message;
+        // Random bytes, and a valid frame with random bytes spliced in.
+        let mut spliced = seed.encode_to_vec();
+        let at = spliced.len() / 2;
+        spliced.splice(at..at, bytes.iter().copied().take(64));
+        for frame in [bytes, spliced] {
+            if let Ok(request) = proto::ExecutionRequest::decode(frame.as_slice()) {
+                let call = invocation(request);
+                if let Some(exchange) = call.exchange {
+                    let input = policy_host::call::CallInput {
+                        phase: exchange.phase(),
+                        exchange,
+                        shared: call.shared,
+                        policy: call.policy,
+                        params: call.params,
+                    };
+                    let _ = check_caps(&input, &InputCaps::default());
+                    prop_assert!(serde_json::from_str::<serde_json::Value>(&guest_json::context_json(&input)).is_ok());
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 //! `tests/policies/`, run in real Wasmtime. One binary, shared harness.
 
 mod build_errors;
+mod escape;
 mod grpc;
 mod harness;
 mod hostile_inputs;
@@ -12,3 +13,4 @@ mod samples;
 mod sandbox_escape;
 mod sdk;
 mod server;
+mod stream_abuse;

@@ -25,6 +25,11 @@ import policy_host_output
 import json
 import traceback
 
+# Bound before the policy is imported: policy code may replace attributes of
+# the json module (its own business), but not how the glue talks to the host.
+_json_dumps = json.dumps
+_json_loads = json.loads
+
 from componentize_py_types import Err
 
 import wit_world
@@ -70,6 +75,25 @@ def _package_relative(path):
     return path.rsplit(marker, 1)[-1] if marker in path else path.rsplit("/", 1)[-1]
 
 
+# --- the call-input imports outside calls ------------------------------------
+
+_IMPORTS = ("context", "params", "body", "log")
+_REAL_IMPORTS = {name: getattr(call_input, name) for name in _IMPORTS}
+
+
+def _use_imports(functions):
+    """Points the `call_input` module's functions (which policy code may also
+    hold) at `functions`. The real imports only work inside a call: while the
+    component is being built, calling one would abort the build."""
+    for name in _IMPORTS:
+        setattr(call_input, name, functions[name])
+
+
+def _outside_a_call(*args):
+    raise RuntimeError("the call-input imports are only available while a call runs, not at import time")
+
+
+_use_imports(dict.fromkeys(_IMPORTS, _outside_a_call))
 _policy = _import_policy()
 _on_request = getattr(_policy, "on_request", None)
 _on_response = getattr(_policy, "on_response", None)
@@ -84,14 +108,9 @@ if not callable(_on_request) and not callable(_on_response) and not callable(_ge
 # --- context -----------------------------------------------------------------
 
 
-# Where per-call input comes from: the host's `call-input` imports, except
-# while the build warms the snapshot up (see _warm_up).
-_inputs = call_input
-
-
 def _body_fetcher(kind, end_of_stream):
     def fetch():
-        content = _inputs.body(kind)
+        content = call_input.body(kind)
         if content is None:
             return None
         return sdk.Body(content=content, end_of_stream=end_of_stream, present=True)
@@ -187,8 +206,8 @@ def _response_context(shared, raw):
 def _read_inputs(phase):
     """Pulls this call's inputs from the host and builds the SDK objects."""
     try:
-        raw = json.loads(_inputs.context())
-        params = json.loads(_inputs.params())
+        raw = _json_loads(call_input.context())
+        params = _json_loads(call_input.params())
         shared = _shared(raw.get("shared") or {})
         policy_metadata = _metadata(raw.get("policy") or {})
         if phase == "on_request":
@@ -363,7 +382,7 @@ def _json_fallback(value):
 
 def _to_json(value, what):
     try:
-        return json.dumps(value, default=_json_fallback, allow_nan=False, separators=(",", ":"))
+        return _json_dumps(value, default=_json_fallback, allow_nan=False, separators=(",", ":"))
     except (ValueError, TypeError, RecursionError) as error:
         raise _invalid(f"{what} cannot be encoded as JSON: {error}") from None
 
@@ -391,7 +410,7 @@ def _describe():
     return {"phases": ["on_request", "on_response"], "entry": "factory"}
 
 
-_DESCRIPTION = json.dumps(_describe())
+_DESCRIPTION = _json_dumps(_describe())
 
 
 class _WarmUpInputs:
@@ -401,7 +420,7 @@ class _WarmUpInputs:
 
     def context(self):
         headers = {"content-type": "application/json", "host": "warm-up.invalid"}
-        return json.dumps(
+        return _json_dumps(
             {
                 "phase": self.phase,
                 "shared": {"request_id": "warm-up", "metadata": {}},
@@ -424,6 +443,9 @@ class _WarmUpInputs:
     def body(self, kind):
         return b'{"warm-up": true}'
 
+    def log(self, level, message):
+        pass
+
 
 def _warm_up():
     """Runs each phase once on synthetic input while the component is built.
@@ -434,10 +456,32 @@ def _warm_up():
     at build time here; whatever module state it leaves is part of every
     call's starting state. Failures are ignored: the policy sees real input
     at run time.
+
+    Python code is interrupted after WARM_UP_SECONDS. A handler stuck inside
+    one C call cannot be interrupted from here, and linear memory it grew
+    stays in the snapshot (it never shrinks): the builder watches the marker
+    file written around the warm-up (killing the build when it stays at
+    "begin" too long) and the snapshot's memory size, and then builds again
+    with policy_host_build_options.WARM_UP_HANDLER = False, which warms the
+    glue with a built-in handler instead of the policy's.
     """
-    global _inputs
+    global _on_request, _on_response, _get_policy
+    # Taken first: everything below (the stand-in entry points included) is
+    # undone from these when the warm-up ends.
+    glue_namespaces = [(vars(module), dict(vars(module))) for module in (sys.modules[__name__], policy_host_output)]
     warm = _WarmUpInputs()
-    _inputs = warm
+    entry_points = (_on_request, _on_response, _get_policy)
+    if not _warm_up_handler():
+        _on_request = _on_response = _warm_up_stand_in
+        _get_policy = None
+    _use_imports({"context": warm.context, "params": warm.params, "body": warm.body, "log": warm.log})
+    recursion_limit, set_recursion_limit = sys.getrecursionlimit(), sys.setrecursionlimit
+    # Deep recursion would exhaust the build's Wasm stack (a trap fails the
+    # build), so the warm-up keeps CPython's default limit.
+    set_recursion_limit(min(recursion_limit, WARM_UP_RECURSION_LIMIT))
+    sys.setrecursionlimit = lambda limit: set_recursion_limit(min(limit, WARM_UP_RECURSION_LIMIT))
+    modules = dict(sys.modules)
+    _warm_up_marker("begin")
     try:
         for phase in ("on_request", "on_response"):
             warm.phase = phase
@@ -446,10 +490,56 @@ def _warm_up():
             except BaseException:  # noqa: BLE001  (warm-up must never fail the build)
                 pass
     finally:
-        _inputs = call_input
+        _use_imports(_REAL_IMPORTS)
+        _on_request, _on_response, _get_policy = entry_points
+        sys.setrecursionlimit = set_recursion_limit
+        set_recursion_limit(recursion_limit)
+        _restore_modules(modules)
+        for namespace, saved in glue_namespaces:
+            namespace.update(saved)
+    _warm_up_marker("end")
 
 
 WARM_UP_SECONDS = 2.0
+WARM_UP_RECURSION_LIMIT = 1000
+WARM_UP_MARKER_FILE = "policy_host_warm_up.txt"
+
+
+def _restore_modules(before):
+    """Puts back modules the warm-up replaced or removed in sys.modules
+    (modules it imported stay: they are part of what the warm-up is for)."""
+    for name, module in before.items():
+        if sys.modules.get(name) is not module:
+            sys.modules[name] = module
+
+
+def _warm_up_handler():
+    try:
+        from policy_host_build_options import WARM_UP_HANDLER
+    except ImportError:
+        return True
+    return bool(WARM_UP_HANDLER)
+
+
+def _warm_up_marker(what):
+    """Tells the builder (which cannot see our output until componentize-py
+    exits) that the warm-up began or ended, through a file beside the glue."""
+    import os
+
+    try:
+        with open(os.path.join(os.path.dirname(__file__), WARM_UP_MARKER_FILE), "w") as marker:
+            marker.write(what)
+    except OSError:
+        pass
+
+
+def _warm_up_stand_in(ctx, params):
+    """Exercises the glue's paths like a typical policy, touching no policy code."""
+    if isinstance(ctx, sdk.RequestContext):
+        ctx.body.content
+        return sdk.UpstreamRequestModifications(set_headers={"x-warm-up": ctx.path}, remove_headers=[])
+    ctx.response_body.content
+    return sdk.UpstreamResponseModifications(set_headers={"x-warm-up": "1"}, status_code=200)
 
 
 class _WarmUpOverrun(BaseException):
@@ -457,9 +547,9 @@ class _WarmUpOverrun(BaseException):
 
 
 def _within(seconds, function):
-    """Runs function, interrupting Python code that runs past `seconds`
-    (a policy that loops forever on the warm-up input must not hang the
-    build). Code stuck inside one C call is not interrupted."""
+    """Runs function, interrupting Python code that runs past `seconds` (a
+    policy that loops on the warm-up input must not hang the build). Code
+    stuck inside one C call is not interrupted."""
     import time
 
     deadline = time.monotonic() + seconds

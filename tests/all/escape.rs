@@ -1,0 +1,456 @@
+//! The sandbox-escape suite: every hostile one-file policy in
+//! `tests/escape/cases/` is built, served by the real `policy-host serve`
+//! binary on a real Unix socket, and called for several rounds.
+//!
+//! Each case states what it tries and what must happen in `# tries:` and
+//! `# expect:` lines at its top (see `tests/escape/README.md`). For every
+//! case and round the runner checks that:
+//! - `on_request` ends with the expected typed error or harmless result, and
+//!   nothing the case returns contains a host secret;
+//! - the next normal call on the same policy (`on_response`) and on a
+//!   different policy succeed;
+//! - the server process stays alive and healthy, and its resident memory
+//!   does not keep growing from round to round.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use policy_host::call::{Action, CallInput, Headers};
+use policy_host::transport::client::{WireOutcome, connect_unix, decode_response};
+use policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::harness::{harness, headers, params, request, response};
+use crate::server::{exchange, wire_request};
+
+/// Rounds of every case (`make soak` raises it); resident memory is
+/// compared between the first and the last.
+fn rounds() -> usize {
+    crate::stream_abuse::soak_rounds(4).max(2)
+}
+/// How much the server's resident memory may grow between the first round
+/// and the last (pool slots keep at most 16 MiB of dirty pages each).
+const MAX_RSS_GROWTH_BYTES: u64 = 96 * 1024 * 1024;
+
+/// What a case must end with.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// An `ExecutionError` of one of these types whose message contains the text.
+    Error {
+        types: Vec<String>,
+        contains: String,
+    },
+    /// A result that sets these headers to exactly these values.
+    Ok(Vec<(String, String)>),
+    /// A result whose header differs in every round.
+    Differs(String),
+}
+
+/// One hostile policy.
+#[derive(Debug)]
+struct Case {
+    name: String,
+    source: String,
+    tries: String,
+    expects: Vec<Expect>,
+    limits: Vec<(String, String)>,
+}
+
+impl Case {
+    fn policy_name(&self) -> String {
+        format!("escape-{}", self.name.replace('_', "-"))
+    }
+}
+
+fn cases_dir() -> PathBuf {
+    crate::harness::project_root().join("tests/escape/cases")
+}
+
+fn parse_expect(text: &str) -> Expect {
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some("error") => Expect::Error {
+            types: words
+                .next()
+                .expect("error type")
+                .split('|')
+                .map(str::to_string)
+                .collect(),
+            contains: words.collect::<Vec<_>>().join(" "),
+        },
+        Some("ok") => Expect::Ok(
+            words
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').expect("header=value");
+                    (name.to_string(), value.to_string())
+                })
+                .collect(),
+        ),
+        Some("differs") => Expect::Differs(words.next().expect("header").to_string()),
+        other => panic!("unknown expectation {other:?}"),
+    }
+}
+
+fn read_case(path: &Path) -> Case {
+    let source = std::fs::read_to_string(path).unwrap();
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let header = |key: &str| -> Vec<String> {
+        source
+            .lines()
+            .take_while(|line| line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix(&format!("# {key}: ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let limits = header("limits")
+        .iter()
+        .flat_map(|line| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').expect("limit=value");
+            (key.to_string(), value.to_string())
+        })
+        .collect();
+    let case = Case {
+        tries: header("tries").concat(),
+        expects: header("expect").iter().map(|e| parse_expect(e)).collect(),
+        limits,
+        name,
+        source,
+    };
+    assert!(
+        !case.tries.is_empty() && !case.expects.is_empty(),
+        "{}: needs `# tries:` and `# expect:` lines",
+        case.name
+    );
+    case
+}
+
+fn all_cases() -> Vec<Case> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "py"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| read_case(path)).collect()
+}
+
+/// Writes `case` as a policy package under `stage` and returns its directory.
+fn stage_package(stage: &Path, case: &Case) -> PathBuf {
+    let dir = stage.join(&case.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.py"), &case.source).unwrap();
+    let mut definition = format!(
+        "name: {}\nversion: v1\ndescription: \"escape case: {}\"\nruntime: python\n",
+        case.policy_name(),
+        case.tries.replace('"', "'")
+    );
+    if !case.limits.is_empty() {
+        definition.push_str("limits:\n");
+        for (key, value) in &case.limits {
+            definition.push_str(&format!("  {key}: {value}\n"));
+        }
+    }
+    std::fs::write(dir.join("policy-definition.yaml"), definition).unwrap();
+    dir
+}
+
+/// Strings that must never appear in anything a policy returns.
+fn host_secrets(planted: &str) -> Vec<String> {
+    let mut secrets = vec![
+        planted.to_string(),
+        crate::harness::project_root().display().to_string(),
+    ];
+    if let Ok(hostname) = std::fs::read_to_string("/etc/hostname") {
+        let hostname = hostname.trim();
+        if hostname.len() >= 4 {
+            secrets.push(hostname.to_string());
+        }
+    }
+    secrets
+}
+
+/// A `/proc/<pid>/status` field in bytes (`VmRSS`, `RssAnon`, `RssFile`).
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+fn resident_bytes(pid: u32) -> u64 {
+    let (anon, file) = (status_bytes(pid, "RssAnon"), status_bytes(pid, "RssFile"));
+    eprintln!(
+        "escape server: RSS {} MiB ({} MiB anonymous, {} MiB file-backed)",
+        (anon + file) >> 20,
+        anon >> 20,
+        file >> 20
+    );
+    status_bytes(pid, "VmRSS")
+}
+
+/// The `policy-host serve` process, killed on drop.
+struct ServerProcess {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds every case (from the cache when unchanged), compiles it with the
+/// harness engine (so the server loads cached code), and starts the server.
+async fn start_server(
+    cases: &[Case],
+    stage: &Path,
+) -> (ServerProcess, PythonExecutorServiceClient<Channel>) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    tokio::task::block_in_place(|| {
+        for case in cases {
+            let package = stage_package(stage, case);
+            let wasm = harness()
+                .try_build(&package)
+                .unwrap_or_else(|e| panic!("building escape case {}: {e}", case.name));
+            harness().load_wasm(&case.policy_name(), &wasm);
+            let file = policies.join(format!("{}-v1.wasm", case.policy_name()));
+            std::fs::write(file, &wasm).unwrap();
+        }
+        let probe = harness().wasm("probe");
+        std::fs::write(policies.join("probe-v1.wasm"), &*probe).unwrap();
+    });
+    let socket = dir.path().join("executor.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_policy-host"))
+        .args(["serve", "--workers", "2", "--policies"])
+        .arg(&policies)
+        .arg("--socket")
+        .arg(&socket)
+        .env("LOG_LEVEL", "error")
+        .env(
+            "POLICY_HOST_CACHE_DIR",
+            policy_host::cache::ArtifactCache::default_path(),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        // Hostile policies log on purpose; the outcomes are checked per call.
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess { child, _dir: dir };
+    for _ in 0..1200 {
+        if let Ok(client) = connect_unix(&socket).await {
+            return (server, client);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the server never listened on {}", socket.display());
+}
+
+async fn call(
+    client: &mut PythonExecutorServiceClient<Channel>,
+    id: &str,
+    policy: &str,
+    input: &CallInput,
+) -> WireOutcome {
+    let (mut responses, status) =
+        exchange(client, vec![wire_request(id, policy, "v1", input)]).await;
+    assert!(status.is_none(), "{id}: stream ended with {status:?}");
+    assert_eq!(responses.len(), 1, "{id}: exactly one answer");
+    decode_response(responses.remove(0))
+}
+
+fn set_headers(action: &Option<Action>) -> BTreeMap<String, String> {
+    match action {
+        Some(Action::ContinueRequest(changes)) => changes.headers.set_headers.clone(),
+        _ => BTreeMap::new(),
+    }
+}
+
+/// Checks one `on_request` outcome against the case's expectations; records
+/// `Differs` values in `seen`.
+fn check_outcome(
+    case: &Case,
+    outcome: &WireOutcome,
+    secrets: &[String],
+    seen: &mut BTreeMap<String, Vec<String>>,
+) -> Result<(), String> {
+    let shown = format!("{outcome:?}");
+    if let Some(secret) = secrets.iter().find(|s| shown.contains(s.as_str())) {
+        return Err(format!("the result reveals host secret {secret:?}"));
+    }
+    for expect in &case.expects {
+        match (expect, outcome) {
+            (Expect::Error { types, contains }, WireOutcome::Failed(error)) => {
+                if !types.contains(&error.error_type) || !error.message.contains(contains.as_str())
+                {
+                    return Err(format!(
+                        "expected error {types:?} containing {contains:?}, got {} {:?}",
+                        error.error_type,
+                        error.message.chars().take(300).collect::<String>()
+                    ));
+                }
+            }
+            (Expect::Ok(wanted), WireOutcome::Done { action, .. }) => {
+                let got = set_headers(action);
+                for (name, value) in wanted {
+                    if got.get(name) != Some(value) {
+                        return Err(format!("expected {name}={value}, got {got:?}"));
+                    }
+                }
+            }
+            (Expect::Differs(name), WireOutcome::Done { action, .. }) => {
+                let value = set_headers(action).get(name).cloned().unwrap_or_default();
+                seen.entry(name.clone()).or_default().push(value);
+            }
+            _ => {
+                return Err(format!(
+                    "expected {expect:?}, got {}",
+                    shown.chars().take(300).collect::<String>()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hostile_input(case: &Case, round: usize) -> CallInput {
+    let secret = format!("escape-secret-{}-{round}", case.name);
+    let body = format!("{secret}-body");
+    let mut input = request(
+        headers(&[("x-secret", &secret), ("x-round", &round.to_string())]),
+        Some(body.as_bytes()),
+        params(json!({})),
+    );
+    input.shared.request_id = format!("{}-{round}", case.name);
+    input
+}
+
+/// Runs one round of one case; returns what went wrong, if anything.
+async fn run_case(
+    client: &mut PythonExecutorServiceClient<Channel>,
+    case: &Case,
+    round: usize,
+    secrets: &[String],
+    seen: &mut BTreeMap<String, Vec<String>>,
+) -> Result<(), String> {
+    let id = format!("{}-{round}", case.name);
+    let policy = case.policy_name();
+    let outcome = call(client, &id, &policy, &hostile_input(case, round)).await;
+    check_outcome(case, &outcome, secrets, seen)?;
+    let normal = response(Some(b"{}"), params(json!({})));
+    match call(client, &format!("{id}-normal"), &policy, &normal).await {
+        WireOutcome::Done { action: None, .. } => {}
+        other => return Err(format!("the next normal call on {policy} gave {other:?}")),
+    }
+    let echo = request(Headers::new(), None, params(json!({"do": "echo"})));
+    match call(client, &format!("{id}-other"), "probe", &echo).await {
+        WireOutcome::Done {
+            action: Some(Action::ContinueRequest(_)),
+            ..
+        } => Ok(()),
+        other => Err(format!("the next call on another policy gave {other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_policies_are_contained_and_the_server_stays_healthy() {
+    let cases = all_cases();
+    assert!(cases.len() >= 30, "the suite has {} cases", cases.len());
+    let stage = tempfile::tempdir().unwrap();
+    let planted = format!("escape-host-secret-{}", std::process::id());
+    std::fs::write(stage.path().join("secret.txt"), &planted).unwrap();
+    let secrets = host_secrets(&planted);
+    let (mut server, mut client) = start_server(&cases, stage.path()).await;
+    let pid = server.child.id();
+    let mut failures = Vec::new();
+    let mut seen: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    let mut rss_after_first_round = 0;
+    let rounds = rounds();
+    for round in 0..rounds {
+        for case in &cases {
+            let case_seen = seen.entry(case.name.clone()).or_default();
+            if let Err(why) = run_case(&mut client, case, round, &secrets, case_seen).await {
+                failures.push(format!("{} (round {round}): {why}", case.name));
+            }
+        }
+        let resident = resident_bytes(pid);
+        if round == 0 {
+            rss_after_first_round = resident;
+        }
+    }
+    for (case, headers) in &seen {
+        for (name, values) in headers {
+            let distinct: std::collections::HashSet<_> = values.iter().collect();
+            if distinct.len() != values.len() {
+                failures.push(format!("{case}: {name} repeated across calls: {values:?}"));
+            }
+        }
+    }
+    assert!(
+        !Path::new("/tmp/policy-host-escape-was-here").exists(),
+        "a policy wrote to the host's /tmp"
+    );
+    let growth = resident_bytes(pid).saturating_sub(rss_after_first_round);
+    assert!(
+        growth <= MAX_RSS_GROWTH_BYTES,
+        "server RSS grew {growth} bytes between round 1 and round {rounds}"
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited"
+    );
+    let health = client
+        .health_check(policy_host::transport::proto::HealthCheckRequest {})
+        .await
+        .expect("health check");
+    assert!(health.into_inner().ready);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_readme_table_lists_every_case() {
+    let readme =
+        std::fs::read_to_string(crate::harness::project_root().join("tests/escape/README.md"))
+            .unwrap();
+    let missing: Vec<String> = all_cases()
+        .into_iter()
+        .map(|case| case.name)
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in tests/escape/README.md: {missing:?}"
+    );
+}
+
+#[test]
+fn expectations_parse() {
+    assert_eq!(
+        parse_expect("error fuel_exhausted|timeout"),
+        Expect::Error {
+            types: vec!["fuel_exhausted".into(), "timeout".into()],
+            contains: String::new()
+        }
+    );
+    assert_eq!(
+        parse_expect("ok x-a=1 x-b=[]"),
+        Expect::Ok(vec![
+            ("x-a".into(), "1".into()),
+            ("x-b".into(), "[]".into())
+        ])
+    );
+}

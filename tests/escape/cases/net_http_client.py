@@ -1,0 +1,13 @@
+# tries: an HTTP request with http.client
+# expect: error sandbox_trap a host call was refused
+import http.client
+
+
+def on_request(ctx, params):
+    connection = http.client.HTTPConnection("127.0.0.1", 8080, timeout=1)
+    connection.request("GET", "/")
+    return {"status": connection.getresponse().status}
+
+
+def on_response(ctx, params):
+    return None
