@@ -132,8 +132,7 @@ impl<'a> Builder<'a> {
             .limit_overrides()
             .apply_to(Limits::default())
             .map_or(Limits::default().memory_bytes, |limits| limits.memory_bytes);
-        self.componentize(staging.path(), &output, memory_limit, report)?;
-        let raw = std::fs::read(&output).map_err(io("reading componentize-py output"))?;
+        let raw = self.componentize(staging.path(), &output, memory_limit, report)?;
         let manifest = Manifest {
             format: manifest::FORMAT,
             name: package.definition.name.clone(),
@@ -166,7 +165,8 @@ impl Builder<'_> {
         output: &Path,
         memory_limit: u64,
         report: &dyn Fn(&str),
-    ) -> Result<(), BuildError> {
+    ) -> Result<Vec<u8>, BuildError> {
+        let read_output = || std::fs::read(output).map_err(io("reading componentize-py output"));
         let deadlines = self.options.deadlines;
         let why = match componentize::componentize(&self.toolchain, staging, output, deadlines) {
             Err(ComponentizeError::WarmUpStuck(limit)) => format!(
@@ -174,12 +174,10 @@ impl Builder<'_> {
                  input (stuck inside one C call?)"
             ),
             Ok(()) => {
-                let memory = std::fs::read(output)
-                    .ok()
-                    .and_then(|wasm| snapshot::initial_memory_bytes(&wasm).ok())
-                    .unwrap_or(0);
+                let wasm = read_output()?;
+                let memory = snapshot::initial_memory_bytes(&wasm).unwrap_or(0);
                 if memory <= memory_limit / SNAPSHOT_MEMORY_DIVISOR {
-                    return Ok(());
+                    return Ok(wasm);
                 }
                 format!(
                     "after the build-time warm-up the snapshot's memory is {} MiB, over half \
@@ -201,12 +199,8 @@ impl Builder<'_> {
             "WARM_UP_HANDLER = False\n",
         )
         .map_err(io("staging the build options"))?;
-        Ok(componentize::componentize(
-            &self.toolchain,
-            staging,
-            output,
-            deadlines,
-        )?)
+        componentize::componentize(&self.toolchain, staging, output, deadlines)?;
+        read_output()
     }
 }
 

@@ -14,21 +14,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use policy_host::call::{Action, CallInput, Headers};
-use policy_host::transport::client::{WireOutcome, connect_unix, decode_response};
+use policy_host::transport::client::{WireOutcome, decode_response};
 use policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient;
 use serde_json::json;
 use tonic::transport::Channel;
 
 use crate::harness::{harness, headers, params, request, response};
-use crate::server::{exchange, wire_request};
+use crate::server::{exchange, serve_command, wait_for_socket, wire_request};
 
 /// Rounds of every case (`make soak` raises it); resident memory is
 /// compared between the first and the last.
 fn rounds() -> usize {
-    crate::stream_abuse::soak_rounds(4).max(2)
+    crate::server::soak_rounds(4).max(2)
 }
 /// How much the server's resident memory may grow between the first round
 /// and the last (pool slots keep at most 16 MiB of dirty pages each).
@@ -234,30 +234,15 @@ async fn start_server(
         std::fs::write(policies.join("probe-v1.wasm"), &*probe).unwrap();
     });
     let socket = dir.path().join("executor.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_policy-host"))
-        .args(["serve", "--workers", "2", "--policies"])
-        .arg(&policies)
-        .arg("--socket")
-        .arg(&socket)
-        .env("LOG_LEVEL", "error")
-        .env(
-            "POLICY_HOST_CACHE_DIR",
-            policy_host::cache::ArtifactCache::default_path(),
-        )
-        .stdin(Stdio::null())
+    let child = serve_command(&policies, &socket, "error")
         .stdout(Stdio::null())
         // Hostile policies log on purpose; the outcomes are checked per call.
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let server = ServerProcess { child, _dir: dir };
-    for _ in 0..1200 {
-        if let Ok(client) = connect_unix(&socket).await {
-            return (server, client);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the server never listened on {}", socket.display());
+    let client = wait_for_socket(&socket).await;
+    (server, client)
 }
 
 async fn call(

@@ -1,17 +1,17 @@
 //! Stream-ending conditions and the server process's lifecycle.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use policy_host::call::Headers;
-use policy_host::transport::client::connect_unix;
 use policy_host::transport::proto;
 use prost::Message;
 use serde_json::json;
 use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{harness, params, request};
-use crate::server::{Settings, TestServer, outcome_kind, wire_request};
+use crate::server::{
+    Settings, TestServer, binary, outcome_kind, serve_command, wait_for_socket, wire_request,
+};
 
 /// A frame laid out like an ExecutionRequest, except that it can put a
 /// varint where `params` (a message) belongs: an undecodable frame.
@@ -107,24 +107,6 @@ async fn an_undecodable_frame_ends_the_stream_with_invalid_argument_after_answer
     server.stop().await;
 }
 
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_policy-host")
-}
-
-async fn wait_for_socket(
-    socket: &std::path::Path,
-) -> policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient<
-    tonic::transport::Channel,
-> {
-    for _ in 0..600 {
-        if let Ok(client) = connect_unix(socket).await {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server never listened on {}", socket.display());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_socket() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,19 +115,7 @@ async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_
     let wasm = tokio::task::block_in_place(|| harness().wasm("probe"));
     std::fs::write(policies.join("probe-v1.wasm"), &*wasm).unwrap();
     let socket = dir.path().join("sock/executor.sock");
-    let mut child = Command::new(binary())
-        .args(["serve", "--workers", "2", "--policies"])
-        .arg(&policies)
-        .arg("--socket")
-        .arg(&socket)
-        .env("LOG_LEVEL", "warn")
-        .env(
-            "POLICY_HOST_CACHE_DIR",
-            policy_host::cache::ArtifactCache::default_path(),
-        )
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve_command(&policies, &socket, "warn").spawn().unwrap();
     let mut client = wait_for_socket(&socket).await;
     let slow = request(
         Headers::new(),

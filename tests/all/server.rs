@@ -163,3 +163,50 @@ pub fn outcome_kind(response: &ExecutionResponse) -> String {
         WireOutcome::Empty => "empty".into(),
     }
 }
+
+/// The `policy-host` binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_policy-host")
+}
+
+/// `policy-host serve` on `socket` with 2 workers, the components in
+/// `policies`, the shared artifact cache and `LOG_LEVEL=log_level`; stdin
+/// closed, other streams left to the caller.
+pub fn serve_command(
+    policies: &std::path::Path,
+    socket: &std::path::Path,
+    log_level: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["serve", "--workers", "2", "--policies"])
+        .arg(policies)
+        .arg("--socket")
+        .arg(socket)
+        .env("LOG_LEVEL", log_level)
+        .env(
+            "POLICY_HOST_CACHE_DIR",
+            policy_host::cache::ArtifactCache::default_path(),
+        )
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// A client of the server that is starting on `socket` (waits up to 2 min).
+pub async fn wait_for_socket(socket: &std::path::Path) -> PythonExecutorServiceClient<Channel> {
+    for _ in 0..1200 {
+        if let Ok(client) = connect_unix(socket).await {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server never listened on {}", socket.display());
+}
+
+/// Rounds of the soak-style tests (`make soak` sets SOAK_ROUNDS).
+pub fn soak_rounds(default: usize) -> usize {
+    std::env::var("SOAK_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

@@ -15,15 +15,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{params, request};
-use crate::server::{Settings, TestServer, exchange, outcome_kind, wire_request};
-
-/// Rounds of abuse (`make soak` sets SOAK_ROUNDS).
-pub fn soak_rounds(default: usize) -> usize {
-    std::env::var("SOAK_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+use crate::server::{Settings, TestServer, exchange, outcome_kind, soak_rounds, wire_request};
 
 /// A step that must finish; a hang fails the test instead of stalling it.
 const STEP_LIMIT: Duration = Duration::from_secs(120);
