@@ -109,13 +109,22 @@ fn reused_runner(
     })
 }
 
-/// Measures the fresh and reused paths of one workload at each thread count.
+/// Which paths besides the shipped fresh one to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Modes {
+    /// The reused-instance floor.
+    pub reused: bool,
+}
+
+/// Measures the fresh (and, if asked, reused) path of one workload at each
+/// thread count.
 pub fn run_sandbox(
     engine: &Arc<SandboxEngine>,
     policy: &Arc<CompiledPolicy>,
     workload: &Workload,
     thread_counts: &[usize],
     calls_per_thread: usize,
+    modes: Modes,
 ) -> Result<Vec<Measurement>, CallError> {
     let mut results = Vec::new();
     for &threads in thread_counts {
@@ -128,7 +137,7 @@ pub fn run_sandbox(
             fresh,
         )?);
     }
-    for &threads in thread_counts {
+    for &threads in thread_counts.iter().filter(|_| modes.reused) {
         let reused = reused_runner(engine.clone(), policy.clone(), workload.input.clone());
         results.push(measure(
             workload.policy,

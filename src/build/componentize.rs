@@ -29,8 +29,8 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct Deadlines {
     /// The whole run (a build takes 10-30 s on two cores).
     pub total: Duration,
-    /// From the warm-up's start to its end (the glue interrupts Python code
-    /// after 2 s, so only a stuck C call takes longer).
+    /// From the warm-up's start to its end (nothing inside the guest
+    /// interrupts a handler that loops; see `docs/guest.md`).
     pub warm_up: Duration,
 }
 

@@ -115,6 +115,15 @@ pub struct BenchInprocArgs {
     #[arg(long)]
     pub no_native: bool,
 
+    /// Skip the reused-instance floor (measure only the shipped fresh path;
+    /// handy under a profiler).
+    #[arg(long)]
+    pub no_reused: bool,
+
+    /// Thread counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Vec<u16>,
+
     /// Python for the native reference.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,

@@ -102,8 +102,18 @@ pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCod
             LimitOverrides::default(),
         )?;
         eprintln!("measuring {} …", workload.policy);
-        let mut results =
-            inproc::run_sandbox(&engine, &loaded.policy, &workload, &[1, 2], args.calls)?;
+        let threads: Vec<usize> = args.threads.iter().map(|&t| usize::from(t)).collect();
+        let modes = inproc::Modes {
+            reused: !args.no_reused,
+        };
+        let mut results = inproc::run_sandbox(
+            &engine,
+            &loaded.policy,
+            &workload,
+            &threads,
+            args.calls,
+            modes,
+        )?;
         if !args.no_native {
             let dir = args.sources.join(workload.policy);
             let package = PolicyPackage::read(&dir)?;
