@@ -295,8 +295,12 @@ pub struct CallStats {
     pub peak_memory_bytes: u64,
     /// Wall time from new Store to result, in microseconds.
     pub duration_us: u64,
-    /// Of which: creating the store and instantiating the component.
+    /// Of which: creating the store and instantiating the component on the
+    /// call's path (0 when the instance was made ahead).
     pub instantiate_us: u64,
+    /// Whether the (never-used) instance was made ahead, while its worker
+    /// was idle, instead of on the call's path.
+    pub made_ahead: bool,
     /// Log lines the policy wrote (kept within the per-call cap).
     pub log_lines: u32,
 }

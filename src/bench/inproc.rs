@@ -1,5 +1,12 @@
 //! In-process benchmark: fresh instance per call vs a reused instance vs
 //! native CPython, per sample policy.
+//!
+//! Modes: `fresh` times the whole path on the caller's thread (new store,
+//! instantiate, call, drop); `ahead` is the serving path when a worker had
+//! time to instantiate before the call arrived: the latency is the critical
+//! path only (input in, result out, on an instance made just before), while
+//! CPU per call still counts the instantiation and the drop; `reused` is the
+//! floor (one instance called over and over, never used to serve).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +22,7 @@ use crate::sandbox::{CompiledPolicy, SandboxEngine};
 pub struct Measurement {
     /// Policy name.
     pub policy: String,
-    /// `fresh`, `reused` or `native`.
+    /// `fresh`, `ahead`, `reused` or `native`.
     pub mode: &'static str,
     /// Threads running calls.
     pub threads: usize,
@@ -98,6 +105,26 @@ fn fresh_runner(
     })
 }
 
+fn ahead_runner(
+    engine: Arc<SandboxEngine>,
+    policy: Arc<CompiledPolicy>,
+    input: CallInput,
+) -> Arc<Runner> {
+    Arc::new(move |calls| {
+        let mut samples = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let ready = policy.prepare(&engine)?;
+            let started = Instant::now();
+            let (result, spent) = policy.call_ready(&engine, ready, input.clone());
+            let latency = started.elapsed();
+            drop(spent);
+            result?;
+            samples.push((latency, None));
+        }
+        Ok(samples)
+    })
+}
+
 fn reused_runner(
     engine: Arc<SandboxEngine>,
     policy: Arc<CompiledPolicy>,
@@ -112,6 +139,8 @@ fn reused_runner(
 /// Which paths besides the shipped fresh one to measure.
 #[derive(Debug, Clone, Copy)]
 pub struct Modes {
+    /// The instance-made-ahead critical path.
+    pub ahead: bool,
     /// The reused-instance floor.
     pub reused: bool,
 }
@@ -135,6 +164,16 @@ pub fn run_sandbox(
             threads,
             calls_per_thread,
             fresh,
+        )?);
+    }
+    for &threads in thread_counts.iter().filter(|_| modes.ahead) {
+        let ahead = ahead_runner(engine.clone(), policy.clone(), workload.input.clone());
+        results.push(measure(
+            workload.policy,
+            "ahead",
+            threads,
+            calls_per_thread,
+            ahead,
         )?);
     }
     for &threads in thread_counts.iter().filter(|_| modes.reused) {

@@ -115,10 +115,15 @@ pub struct BenchInprocArgs {
     #[arg(long)]
     pub no_native: bool,
 
-    /// Skip the reused-instance floor (measure only the shipped fresh path;
-    /// handy under a profiler).
+    /// Skip the reused-instance floor.
     #[arg(long)]
     pub no_reused: bool,
+
+    /// Skip the made-ahead mode (critical path on an instance made just
+    /// before the call). With --no-reused, only the fresh path runs: handy
+    /// under a profiler.
+    #[arg(long)]
+    pub no_ahead: bool,
 
     /// Thread counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -190,6 +195,13 @@ pub struct ServeArgs {
     /// Sandbox worker threads: calls that run at the same time, server-wide.
     #[arg(long, env = "PYTHON_POLICY_WORKERS", default_value_t = 4)]
     pub workers: usize,
+
+    /// Do not instantiate ahead. By default a worker with nothing queued
+    /// instantiates a fresh instance of the policy it ran last, so that
+    /// policy's next call skips instantiation (every call still gets a
+    /// never-used instance; under load nothing is made ahead).
+    #[arg(long)]
+    pub no_make_ahead: bool,
 
     /// Calls in flight per stream; past it, reading from the stream pauses.
     #[arg(long, env = "PYTHON_POLICY_MAX_CONCURRENT", default_value_t = 100)]

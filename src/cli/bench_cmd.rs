@@ -104,6 +104,7 @@ pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCod
         eprintln!("measuring {} …", workload.policy);
         let threads: Vec<usize> = args.threads.iter().map(|&t| usize::from(t)).collect();
         let modes = inproc::Modes {
+            ahead: !args.no_ahead,
             reused: !args.no_reused,
         };
         let mut results = inproc::run_sandbox(

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::args::ServeArgs;
 use crate::cache::ArtifactCache;
-use crate::dispatch::{Dispatcher, InputCaps, load_directory};
+use crate::dispatch::{Dispatcher, InputCaps, WorkerOptions, load_directory};
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use crate::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
 
@@ -45,7 +45,16 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         max_json_bytes: args.max_json_bytes,
     };
     let policies = registry.len();
-    let dispatcher = Arc::new(Dispatcher::new(Arc::new(engine), registry, workers, caps));
+    let worker_options = WorkerOptions {
+        count: workers,
+        make_ahead: !args.no_make_ahead,
+    };
+    let dispatcher = Arc::new(Dispatcher::new(
+        Arc::new(engine),
+        registry,
+        worker_options,
+        caps,
+    ));
     let config = ServerConfig {
         socket: args.socket.clone(),
         tcp: args.listen,
@@ -66,6 +75,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         let listener = bind_unix_socket(&config.socket)?;
         tracing::info!(
             socket = %config.socket.display(), policies, workers,
+            make_ahead = worker_options.make_ahead,
             max_concurrent = config.stream.max_in_flight,
             startup_ms = started.elapsed().as_millis() as u64,
             "serving"

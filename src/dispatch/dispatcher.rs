@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::oneshot;
 
+use super::ahead::SandboxWorker;
 use super::workers::WorkerPool;
 
 use super::registry::{PolicyRegistry, major_version};
@@ -46,6 +47,26 @@ impl Default for InputCaps {
     }
 }
 
+/// How many sandbox worker threads run calls, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// Worker threads: calls that run at the same time.
+    pub count: usize,
+    /// Whether an idle worker instantiates the policy it ran last ahead of
+    /// its next call (see [`super::ahead`]).
+    pub make_ahead: bool,
+}
+
+impl WorkerOptions {
+    /// `count` workers that instantiate ahead when idle (the default).
+    pub fn new(count: usize) -> Self {
+        WorkerOptions {
+            count,
+            make_ahead: true,
+        }
+    }
+}
+
 /// One call as the transport hands it over, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
@@ -67,9 +88,8 @@ pub struct Invocation {
 
 /// Routes calls to policies and runs them on worker threads.
 pub struct Dispatcher {
-    engine: Arc<SandboxEngine>,
     registry: PolicyRegistry,
-    workers: WorkerPool,
+    workers: WorkerPool<SandboxWorker>,
     caps: InputCaps,
     in_flight: Arc<InFlight>,
 }
@@ -99,17 +119,19 @@ impl Drop for InFlightGuard {
 }
 
 impl Dispatcher {
-    /// A dispatcher running at most `workers` calls at once.
+    /// A dispatcher running at most `workers.count` calls at once.
     pub fn new(
         engine: Arc<SandboxEngine>,
         registry: PolicyRegistry,
-        workers: usize,
+        workers: WorkerOptions,
         caps: InputCaps,
     ) -> Self {
+        let pool = WorkerPool::new(workers.count, |_| {
+            SandboxWorker::new(engine.clone(), workers.make_ahead)
+        });
         Dispatcher {
-            engine,
             registry,
-            workers: WorkerPool::new(workers),
+            workers: pool,
             caps,
             in_flight: Arc::default(),
         }
@@ -141,8 +163,9 @@ impl Dispatcher {
     pub fn submit(&self, invocation: Invocation) -> Result<PendingCall, CallError> {
         let (policy, input) = self.validate(invocation)?;
         let in_flight = self.in_flight.enter();
-        let engine = self.engine.clone();
-        let result = self.workers.submit(move || policy.call(&engine, input));
+        let result = self
+            .workers
+            .submit(move |worker: &mut SandboxWorker| worker.call(&policy, input));
         Ok(PendingCall {
             result,
             _in_flight: in_flight,

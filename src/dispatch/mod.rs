@@ -1,11 +1,12 @@
 //! Dispatch: the policy registry, loading it from disk, and admission of
 //! calls onto the sandbox's worker threads.
 
+pub mod ahead;
 pub mod dispatcher;
 pub mod loader;
 pub mod registry;
 pub mod workers;
 
-pub use dispatcher::{Dispatcher, InputCaps, Invocation, PendingCall, check_caps};
+pub use dispatcher::{Dispatcher, InputCaps, Invocation, PendingCall, WorkerOptions, check_caps};
 pub use loader::{LoadPolicyError, LoadedPolicy, load_directory, load_policy};
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};

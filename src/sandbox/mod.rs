@@ -19,4 +19,4 @@ pub mod state;
 pub use compile::{CompileError, CompileSource, load_component};
 pub use engine::{EngineOptions, SandboxEngine};
 pub use limits::{LimitOverrides, Limits};
-pub use policy::{CompiledPolicy, GuestDescription, LoadError};
+pub use policy::{CompiledPolicy, GuestDescription, LoadError, ReadyInstance, SpentInstance};

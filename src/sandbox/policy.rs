@@ -112,16 +112,79 @@ impl CompiledPolicy {
     /// before this returns.
     pub fn call(&self, engine: &SandboxEngine, input: CallInput) -> Result<CallOutput, CallError> {
         let started = Instant::now();
-        let phase = input.phase;
-        let (mut store, policy) = self.instantiate(engine, input)?;
+        let ready = self.prepare(engine)?;
         let instantiated = started.elapsed();
-        let handler = policy.policy_host_policy_handler();
+        let (result, spent) = self.call_ready(engine, ready, input);
+        drop(spent);
+        result.map(|mut output| {
+            output.stats.instantiate_us = micros(instantiated);
+            output.stats.duration_us += micros(instantiated);
+            output
+        })
+    }
+
+    /// Creates a store and a never-used instance of this policy, ready for
+    /// [`CompiledPolicy::call_ready`]. Nothing of any call is in it: the
+    /// call's input, fuel and deadline are set when the call begins, so an
+    /// instance may be made ahead of time (off the call's critical path).
+    pub fn prepare(&self, engine: &SandboxEngine) -> Result<ReadyInstance, CallError> {
+        let (store, bindings) = self.instantiate(engine, CallInput::placeholder())?;
+        Ok(ReadyInstance {
+            store,
+            bindings,
+            policy: self.label.clone(),
+        })
+    }
+
+    /// Runs one call on `ready` (an instance of this policy from
+    /// [`CompiledPolicy::prepare`]) and hands back the used store, whose
+    /// drop (resetting its pooled memory) the caller may defer until the
+    /// result is on its way.
+    ///
+    /// # Panics
+    /// If `ready` was prepared for another policy.
+    pub fn call_ready(
+        &self,
+        engine: &SandboxEngine,
+        ready: ReadyInstance,
+        input: CallInput,
+    ) -> (Result<CallOutput, CallError>, SpentInstance) {
+        assert!(
+            Arc::ptr_eq(&ready.policy, &self.label),
+            "an instance of {} was handed to {}",
+            ready.policy,
+            self.label
+        );
+        let ReadyInstance {
+            mut store,
+            bindings,
+            ..
+        } = ready;
+        let result = self.run(engine, &mut store, &bindings, input);
+        (result, SpentInstance { _store: store })
+    }
+
+    fn run(
+        &self,
+        engine: &SandboxEngine,
+        store: &mut Store<HostState>,
+        bindings: &Policy,
+        input: CallInput,
+    ) -> Result<CallOutput, CallError> {
+        let started = Instant::now();
+        let phase = input.phase;
+        store
+            .data_mut()
+            .begin_call(input, &self.limits, self.label.clone());
+        store.set_fuel(self.limits.fuel).map_err(internal)?;
+        store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
+        let handler = bindings.policy_host_policy_handler();
         let result = match phase {
-            Phase::OnRequest => handler.call_on_request(&mut store),
-            Phase::OnResponse => handler.call_on_response(&mut store),
+            Phase::OnRequest => handler.call_on_request(&mut *store),
+            Phase::OnResponse => handler.call_on_response(&mut *store),
         };
-        let facts = facts(&store);
-        report_dropped_logs(&store);
+        let facts = facts(store);
+        report_dropped_logs(store);
         let outcome = match result {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(failure)) => {
@@ -139,12 +202,10 @@ impl CompiledPolicy {
             .map_err(CallError::InvalidResult)?;
         let updated_metadata =
             guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
-        let mut stats = self.stats(&store, started);
-        stats.instantiate_us = u64::try_from(instantiated.as_micros()).unwrap_or(u64::MAX);
         Ok(CallOutput {
             action,
             updated_metadata,
-            stats,
+            stats: self.stats(store, started),
         })
     }
 
@@ -157,33 +218,12 @@ impl CompiledPolicy {
         input: &CallInput,
         calls: usize,
     ) -> Result<Vec<std::time::Duration>, CallError> {
-        let (mut store, policy) = self.instantiate(engine, input.clone())?;
+        let (mut store, bindings) = self.instantiate(engine, input.clone())?;
         let mut durations = Vec::with_capacity(calls);
         for _ in 0..calls {
             let started = Instant::now();
-            store.data_mut().call =
-                super::host::call_input::CallInputState::new(input.clone(), self.label.clone());
-            store.set_fuel(self.limits.fuel).map_err(internal)?;
-            store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
-            let handler = policy.policy_host_policy_handler();
-            let result = match input.phase {
-                Phase::OnRequest => handler.call_on_request(&mut store),
-                Phase::OnResponse => handler.call_on_response(&mut store),
-            };
-            match result {
-                Ok(Ok(_)) => durations.push(started.elapsed()),
-                Ok(Err(failure)) => {
-                    let facts = facts(&store);
-                    return Err(failure::from_guest(
-                        failure,
-                        &self.label,
-                        input.phase,
-                        &self.limits,
-                        &facts,
-                    ));
-                }
-                Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts(&store))),
-            }
+            self.run(engine, &mut store, &bindings, input.clone())?;
+            durations.push(started.elapsed());
         }
         Ok(durations)
     }
@@ -193,11 +233,39 @@ impl CompiledPolicy {
         CallStats {
             fuel_used: self.limits.fuel.saturating_sub(remaining),
             peak_memory_bytes: store.data().limiter.peak_memory() as u64,
-            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us: micros(started.elapsed()),
             log_lines: store.data().call.log_lines(),
             instantiate_us: 0,
+            made_ahead: false,
         }
     }
+}
+
+/// A store holding a never-used instance of one policy, made by
+/// [`CompiledPolicy::prepare`] and spent by [`CompiledPolicy::call_ready`].
+pub struct ReadyInstance {
+    store: Store<HostState>,
+    bindings: Policy,
+    policy: Arc<str>,
+}
+
+impl ReadyInstance {
+    /// `name@version` of the policy this instance belongs to.
+    pub fn policy_label(&self) -> &str {
+        &self.policy
+    }
+}
+
+/// A store after its one call. Dropping it resets and returns its pooled
+/// memory and instance slots (the bulk of a call's teardown cost), so a
+/// caller may drop it after the result is on its way. Never reused.
+#[must_use = "dropping a spent instance is where its pooled slots are reset"]
+pub struct SpentInstance {
+    _store: Store<HostState>,
+}
+
+fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn facts(store: &Store<HostState>) -> StoreFacts {

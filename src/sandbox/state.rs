@@ -61,6 +61,19 @@ fn deny_all_wasi(stderr: MemoryOutputPipe) -> WasiCtx {
 }
 
 impl HostState {
+    /// Hands this store its call: the input the `call-input` imports serve
+    /// and the deadline sleeps are held to (counted from now, not from when
+    /// the instance was made).
+    pub fn begin_call(
+        &mut self,
+        input: CallInput,
+        limits: &Limits,
+        policy_label: std::sync::Arc<str>,
+    ) {
+        self.call = CallInputState::new(input, policy_label);
+        self.deadline = std::time::Instant::now() + limits.timeout;
+    }
+
     /// The last lines of the guest's raw stderr, for crash messages.
     pub fn stderr_tail(&self) -> String {
         let bytes = self.stderr.contents();

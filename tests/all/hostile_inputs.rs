@@ -205,7 +205,7 @@ proptest! {
         let h = crate::harness::harness();
         let mut registry = policy_host::dispatch::PolicyRegistry::new();
         registry.insert("probe", "v1", h.policy("probe")).unwrap();
-        let dispatcher = policy_host::dispatch::Dispatcher::new(h.engine.clone(), registry, 1, InputCaps::default());
+        let dispatcher = policy_host::dispatch::Dispatcher::new(h.engine.clone(), registry, policy_host::dispatch::WorkerOptions::new(1), InputCaps::default());
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut call = invocation(request);
         call.params.insert("do".into(), serde_json::json!("echo"));

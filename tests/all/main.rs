@@ -9,6 +9,7 @@ mod hostile_inputs;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod made_ahead;
 mod samples;
 mod sandbox_escape;
 mod sdk;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_host::call::CallInput;
-use policy_host::dispatch::{Dispatcher, InputCaps, PolicyRegistry};
+use policy_host::dispatch::{Dispatcher, InputCaps, PolicyRegistry, WorkerOptions};
 use policy_host::transport::client::{
     WireOutcome, connect_unix, decode_response, request_to_proto,
 };
@@ -80,7 +80,7 @@ impl TestServer {
         let dispatcher = Arc::new(Dispatcher::new(
             h.engine.clone(),
             registry,
-            settings.workers,
+            WorkerOptions::new(settings.workers),
             settings.caps,
         ));
         let dir = tempfile::tempdir().unwrap();

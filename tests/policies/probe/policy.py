@@ -70,6 +70,10 @@ def on_request(ctx, params):
         return UpstreamRequestModifications(
             set_headers={"x-counter": str(COUNTER), "x-seen": json.dumps(SEEN)}
         )
+    if what == "now":
+        import time
+
+        return _outcome("x-now", time.time_ns())
     if what == "echo":
         body = ctx.body.content if ctx.body is not None else None
         return UpstreamRequestModifications(

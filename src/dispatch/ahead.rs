@@ -1,0 +1,101 @@
+//! Instances made ahead: what a sandbox worker keeps between calls.
+//!
+//! Every call still runs on a fresh, never-used instance. What moves is
+//! *when* the work around the call happens:
+//! - the used store is dropped (its pooled memory reset) after the result has
+//!   been sent, not before;
+//! - when its queue is empty, a worker instantiates the policy it ran last,
+//!   so a following call of that policy skips instantiation. Under load the
+//!   queue is never empty and nothing is made ahead; a call of another
+//!   policy drops the ready instance and instantiates its own.
+//!
+//! A ready instance holds nothing of any call: its input, fuel and deadline
+//! are given when the call begins ([`CompiledPolicy::call_ready`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::workers::WorkerState;
+use crate::call::{CallInput, CallOutput};
+use crate::error::CallError;
+use crate::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine, SpentInstance};
+
+/// One sandbox worker's state.
+pub struct SandboxWorker {
+    engine: Arc<SandboxEngine>,
+    make_ahead: bool,
+    last: Option<Arc<CompiledPolicy>>,
+    ready: Option<(Arc<CompiledPolicy>, ReadyInstance)>,
+    spent: Option<SpentInstance>,
+}
+
+impl SandboxWorker {
+    /// A worker on `engine`; `make_ahead` turns instantiating ahead on.
+    pub fn new(engine: Arc<SandboxEngine>, make_ahead: bool) -> Self {
+        SandboxWorker {
+            engine,
+            make_ahead,
+            last: None,
+            ready: None,
+            spent: None,
+        }
+    }
+
+    /// Runs one call of `policy` on a never-used instance: the one made
+    /// ahead if it is this policy's, else a new one. The used store is kept
+    /// until [`WorkerState::after_job`].
+    pub fn call(
+        &mut self,
+        policy: &Arc<CompiledPolicy>,
+        input: CallInput,
+    ) -> Result<CallOutput, CallError> {
+        let started = Instant::now();
+        let (ready, made_ahead) = match self.ready.take() {
+            Some((owner, ready)) if Arc::ptr_eq(&owner, policy) => (ready, true),
+            other => {
+                // Another policy's instance: dropped first, so a worker never
+                // holds more than one pooled instance.
+                drop(other);
+                (policy.prepare(&self.engine)?, false)
+            }
+        };
+        let instantiate_us = if made_ahead {
+            0
+        } else {
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+        };
+        self.last = Some(policy.clone());
+        let (result, spent) = policy.call_ready(&self.engine, ready, input);
+        self.spent = Some(spent);
+        result.map(|mut output| {
+            output.stats.instantiate_us = instantiate_us;
+            output.stats.duration_us += instantiate_us;
+            output.stats.made_ahead = made_ahead;
+            output
+        })
+    }
+}
+
+impl WorkerState for SandboxWorker {
+    fn after_job(&mut self) {
+        self.spent = None;
+    }
+
+    fn idle(&mut self) {
+        if !self.make_ahead || self.ready.is_some() {
+            return;
+        }
+        let Some(policy) = self.last.clone() else {
+            return;
+        };
+        match policy.prepare(&self.engine) {
+            Ok(ready) => self.ready = Some((policy, ready)),
+            // The call itself will try again and report the error.
+            Err(error) => tracing::debug!(
+                policy = policy.label(),
+                %error,
+                "instantiating ahead failed"
+            ),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Instances made ahead (instantiated before their call, while a worker is
+//! idle) are as fresh as instances made on the call's path: nothing of an
+//! earlier call, their own random seed, and the call's full deadline counted
+//! from when the call begins.
+
+use std::time::Duration;
+
+use policy_host::call::{CallInput, CallOutput};
+use policy_host::dispatch::{Dispatcher, InputCaps, Invocation, PolicyRegistry, WorkerOptions};
+use policy_host::error::CallError;
+use serde_json::json;
+
+use crate::harness::{harness, headers, params, request, set_header};
+
+fn counter_call(secret: &str) -> CallInput {
+    request(
+        headers(&[("x-secret", secret)]),
+        None,
+        params(json!({"do": "counter"})),
+    )
+}
+
+fn invocation(policy: &str, version: &str, input: CallInput) -> Invocation {
+    Invocation {
+        policy_name: policy.into(),
+        policy_version: version.into(),
+        phase: input.phase.to_string(),
+        exchange: Some(input.exchange),
+        shared: input.shared,
+        policy: input.policy,
+        params: input.params,
+    }
+}
+
+#[test]
+fn a_ready_instance_waits_without_using_the_calls_deadline() {
+    let h = harness();
+    let probe = h.policy("probe");
+    let ready = probe.prepare(&h.engine).unwrap();
+    // Longer than the probe's whole 500 ms deadline.
+    std::thread::sleep(probe.limits().timeout + Duration::from_millis(200));
+    let input = request(
+        Default::default(),
+        None,
+        params(json!({"do": "sleep", "seconds": 0.05})),
+    );
+    let (result, spent) = probe.call_ready(&h.engine, ready, input);
+    drop(spent);
+    let output = result.expect("the deadline starts when the call does");
+    assert!(output.action.is_none());
+}
+
+#[test]
+fn a_ready_instance_starts_from_the_snapshot() {
+    let h = harness();
+    let probe = h.policy("probe");
+    for secret in ["tenant-a", "tenant-b"] {
+        let ready = probe.prepare(&h.engine).unwrap();
+        let (result, spent) = probe.call_ready(&h.engine, ready, counter_call(secret));
+        drop(spent);
+        let output = result.unwrap();
+        assert_eq!(set_header(&output, "x-counter"), "1");
+        assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
+    }
+}
+
+#[test]
+#[should_panic(expected = "was handed to")]
+fn a_ready_instance_serves_only_its_own_policy() {
+    let h = harness();
+    let ready = h.policy("probe").prepare(&h.engine).unwrap();
+    let other = h.policy("request-only");
+    let _ = other.call_ready(&h.engine, ready, counter_call("x"));
+}
+
+/// Calls through a one-worker dispatcher, pausing between calls so the
+/// worker is idle (and makes the next instance ahead).
+struct OneWorker {
+    dispatcher: Dispatcher,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl OneWorker {
+    fn new() -> Self {
+        let h = harness();
+        let mut registry = PolicyRegistry::new();
+        registry.insert("probe", "v1", h.policy("probe")).unwrap();
+        registry
+            .insert("request-only", "v1", h.policy("request-only"))
+            .unwrap();
+        OneWorker {
+            dispatcher: Dispatcher::new(
+                h.engine.clone(),
+                registry,
+                WorkerOptions::new(1),
+                InputCaps::default(),
+            ),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn call_after_a_pause(&self, policy: &str, input: CallInput) -> Result<CallOutput, CallError> {
+        std::thread::sleep(Duration::from_millis(20));
+        self.runtime
+            .block_on(self.dispatcher.execute(invocation(policy, "v1", input)))
+    }
+}
+
+#[test]
+fn an_idle_worker_makes_the_next_instance_ahead_and_it_is_fresh() {
+    let worker = OneWorker::new();
+    let mut made_ahead = 0;
+    for round in 0..40 {
+        let secret = format!("tenant-{round}");
+        let output = worker
+            .call_after_a_pause("probe", counter_call(&secret))
+            .unwrap();
+        assert_eq!(set_header(&output, "x-counter"), "1", "round {round}");
+        assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
+        if output.stats.made_ahead {
+            assert_eq!(output.stats.instantiate_us, 0);
+            made_ahead += 1;
+        }
+        if made_ahead >= 3 {
+            return;
+        }
+    }
+    panic!("an idle worker never made an instance ahead ({made_ahead} in 40 calls)");
+}
+
+#[test]
+fn a_call_of_another_policy_gets_its_own_instance() {
+    let worker = OneWorker::new();
+    for round in 0..6 {
+        let output = worker
+            .call_after_a_pause("probe", counter_call("a"))
+            .unwrap();
+        assert_eq!(set_header(&output, "x-counter"), "1");
+        // The worker made a probe instance ahead; this call must not get it.
+        let other = worker
+            .call_after_a_pause("request-only", counter_call("b"))
+            .unwrap();
+        assert!(!other.stats.made_ahead, "round {round}");
+    }
+}
