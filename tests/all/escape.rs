@@ -22,7 +22,7 @@ use policy_host::transport::proto::python_executor_service_client::PythonExecuto
 use serde_json::json;
 use tonic::transport::Channel;
 
-use crate::harness::{harness, headers, params, request, response};
+use crate::harness::{PARALLEL_BUILDS, harness, headers, params, request, response};
 use crate::server::{exchange, serve_command, wait_for_socket, wire_request};
 
 /// Rounds of every case (`make soak` raises it); resident memory is
@@ -211,6 +211,18 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Builds one case (from the cache when unchanged), compiles it with the
+/// harness engine and puts it in `policies`.
+fn build_case(case: &Case, stage: &Path, policies: &Path) {
+    let package = stage_package(stage, case);
+    let wasm = harness()
+        .try_build(&package)
+        .unwrap_or_else(|e| panic!("building escape case {}: {e}", case.name));
+    harness().load_wasm(&case.policy_name(), &wasm);
+    let file = policies.join(format!("{}-v1.wasm", case.policy_name()));
+    std::fs::write(file, &wasm).unwrap();
+}
+
 /// Builds every case (from the cache when unchanged), compiles it with the
 /// harness engine (so the server loads cached code), and starts the server.
 async fn start_server(
@@ -221,15 +233,20 @@ async fn start_server(
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).unwrap();
     tokio::task::block_in_place(|| {
-        for case in cases {
-            let package = stage_package(stage, case);
-            let wasm = harness()
-                .try_build(&package)
-                .unwrap_or_else(|e| panic!("building escape case {}: {e}", case.name));
-            harness().load_wasm(&case.policy_name(), &wasm);
-            let file = policies.join(format!("{}-v1.wasm", case.policy_name()));
-            std::fs::write(file, &wasm).unwrap();
-        }
+        // As many builders as the harness runs builds at once, each taking
+        // the next case.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_BUILDS {
+                scope.spawn(|| {
+                    while let Some(case) =
+                        cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        build_case(case, stage, &policies);
+                    }
+                });
+            }
+        });
         let probe = harness().wasm("probe");
         std::fs::write(policies.join("probe-v1.wasm"), &*probe).unwrap();
     });
