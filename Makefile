@@ -23,7 +23,7 @@ POLICY_OUT ?= build/policies
 SOCKET     ?= $(CURDIR)/build/policy-host.sock
 SAMPLES    := $(wildcard sample-policies/*)
 
-.PHONY: all toolchain patched-wasmtime host wasm-python run try test fuzz soak lint fmt clippy bench bench-load clean
+.PHONY: all toolchain patched-wasmtime host wasm-python run try test fuzz soak lint fmt clippy bench bench-instructions bench-load clean
 
 all: wasm-python
 
@@ -79,6 +79,10 @@ clippy: $(PREPARE)
 ## bench: in-process benchmark of every sample policy (see BENCHMARKS.md)
 bench: wasm-python
 	$(BIN) bench inproc
+
+## bench-instructions: instructions per fresh call by phase, under callgrind (needs valgrind)
+bench-instructions: wasm-python
+	wasm-python/bench-instructions.sh $(BIN) $(POLICY_OUT)
 
 ## bench-load: end-to-end load over the Unix socket (starts and stops a server)
 bench-load: wasm-python

@@ -246,6 +246,8 @@ impl CompiledPolicy {
 pub struct ReadyInstance {
     store: Store<HostState>,
     bindings: Policy,
+    /// The owning policy's label; each `CompiledPolicy` allocates its own,
+    /// so the pointer identifies the policy.
     policy: Arc<str>,
 }
 

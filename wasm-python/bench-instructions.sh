@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Instructions per fresh call, by phase, under callgrind (deterministic,
+# unlike wall-clock time on a shared VM). Needs valgrind.
+#   wasm-python/bench-instructions.sh [policy-host binary] [policies dir] [policy]
+# Counts everything inside CompiledPolicy::call (new store, instantiation,
+# the call, the drop) for 20 warm-up + 50 measured calls on one thread.
+set -euo pipefail
+bin="${1:-target/release/policy-host}"
+policies="${2:-build/policies}"
+policy="${3:-add-python-header}"
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='*CompiledPolicy::call' \
+  "$bin" bench inproc --policies "$policies" --calls 50 --threads 1 \
+  --no-reused --no-ahead --no-native --only "$policy" >/dev/null 2>&1
+calls=70
+callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v calls="$calls" '
+  function add(key) { gsub(",", "", $1); sum[key] += $1 }
+  /PROGRAM TOTALS/                                          { add("total") }
+  /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::instantiate / { add("new store and instantiation") }
+  /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("  element segments (module startup)") }
+  /\?\?\?:wasmtime::runtime::component::instance::lookup_vmdef / { add("  import linking") }
+  /\?\?\?:wasmtime::runtime::instance::OwnedImports::push_export / { add("  import linking") }
+  /\?\?\?:wasmtime::runtime::component::func::typed::TypedFunc<Params,Return>::call / { add("call") }
+  /\?\?\?:core::ptr::drop_in_place<wasmtime::runtime::store::StoreInner</ { add("drop") }
+  END {
+    n = split("total|new store and instantiation|  element segments (module startup)|  import linking|call|drop", order, "|")
+    printf "%-38s %12s\n", "instructions per fresh call", "(" calls " calls)"
+    for (i = 1; i <= n; i++) printf "%-38s %12.0f\n", order[i], sum[order[i]] / calls
+  }'
