@@ -305,6 +305,19 @@ pub struct CallStats {
     pub log_lines: u32,
 }
 
+impl CallStats {
+    /// Adds how the call's instance was made: `on_path` is the time spent
+    /// instantiating before the call ran, `None` when it was made ahead.
+    pub fn record_instantiation(&mut self, on_path: Option<std::time::Duration>) {
+        let us = on_path.map_or(0, |time| {
+            u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
+        });
+        self.instantiate_us = us;
+        self.duration_us += us;
+        self.made_ahead = on_path.is_none();
+    }
+}
+
 /// The result of a call that completed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallOutput {

@@ -59,18 +59,12 @@ impl SandboxWorker {
                 (policy.prepare(&self.engine)?, false)
             }
         };
-        let instantiate_us = if made_ahead {
-            0
-        } else {
-            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
-        };
+        let on_path = (!made_ahead).then(|| started.elapsed());
         self.last = Some(policy.clone());
         let (result, spent) = policy.call_ready(&self.engine, ready, input);
         self.spent = Some(spent);
         result.map(|mut output| {
-            output.stats.instantiate_us = instantiate_us;
-            output.stats.duration_us += instantiate_us;
-            output.stats.made_ahead = made_ahead;
+            output.stats.record_instantiation(on_path);
             output
         })
     }

@@ -117,8 +117,7 @@ impl CompiledPolicy {
         let (result, spent) = self.call_ready(engine, ready, input);
         drop(spent);
         result.map(|mut output| {
-            output.stats.instantiate_us = micros(instantiated);
-            output.stats.duration_us += micros(instantiated);
+            output.stats.record_instantiation(Some(instantiated));
             output
         })
     }
@@ -249,13 +248,6 @@ pub struct ReadyInstance {
     /// The owning policy's label; each `CompiledPolicy` allocates its own,
     /// so the pointer identifies the policy.
     policy: Arc<str>,
-}
-
-impl ReadyInstance {
-    /// `name@version` of the policy this instance belongs to.
-    pub fn policy_label(&self) -> &str {
-        &self.policy
-    }
 }
 
 /// A store after its one call. Dropping it resets and returns its pooled
