@@ -5,15 +5,18 @@
 CARGO      ?= cargo
 BIN        := target/release/policy-host
 
-# WASMTIME=patched (default) builds against our patched copy of the wasmtime
-# crate (patches/, docs/upstream-patches.md: ~2x cheaper fresh instances);
-# WASMTIME=stock builds against the registry crate unchanged (slower). The
-# two resolve wasmtime differently, so switching rewrites Cargo.lock's
-# wasmtime entry; the committed lock is the patched one.
+# WASMTIME=patched (default) builds against our patched copies of the
+# wasmtime and wasmtime-internal-cranelift crates (patches/,
+# docs/upstream-patches.md: fresh instances ~3x cheaper); WASMTIME=stock
+# builds against the registry crates unchanged (slower). The two resolve
+# those crates differently, so switching rewrites their Cargo.lock entries;
+# the committed lock is the patched one.
 WASMTIME   ?= patched
 ifeq ($(WASMTIME),patched)
-PATCHED_WASMTIME := $(CURDIR)/target/patched/wasmtime-48.0.8
-CARGO_FLAGS := --config 'patch.crates-io.wasmtime.path="$(PATCHED_WASMTIME)"' --features patched-wasmtime
+PATCHED     := $(CURDIR)/target/patched
+CARGO_FLAGS := --config 'patch.crates-io.wasmtime.path="$(PATCHED)/wasmtime-48.0.8"' \
+               --config 'patch.crates-io.wasmtime-internal-cranelift.path="$(PATCHED)/wasmtime-internal-cranelift-48.0.8"' \
+               --features patched-wasmtime
 PREPARE     := patched-wasmtime
 else
 CARGO_FLAGS :=
@@ -31,7 +34,7 @@ all: wasm-python
 toolchain:
 	wasm-python/install-toolchain.sh
 
-## patched-wasmtime: fetch wasmtime's source and apply patches/ to a copy in target/
+## patched-wasmtime: fetch Wasmtime's crate sources and apply patches/ to copies in target/
 patched-wasmtime:
 	patches/prepare-wasmtime.sh
 

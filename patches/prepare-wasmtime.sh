@@ -1,30 +1,26 @@
 #!/usr/bin/env bash
-# Prepares our patched copy of the wasmtime crate, for builds that use it
-# (`make` does, unless WASMTIME=stock):
-#   1. cargo fetches wasmtime's registry source (through a throwaway manifest,
-#      so the project's Cargo.lock is untouched);
-#   2. the source is copied to target/patched/wasmtime-<version>;
-#   3. every patches/wasmtime-<version>/*.patch is applied to the copy.
-# The build then points cargo at the copy with
-#   --config 'patch.crates-io.wasmtime.path="target/patched/wasmtime-<version>"'.
-# No third-party source is committed; docs/upstream-patches.md explains each patch.
-# Idempotent: redoes the copy only when a patch changes.
+# Prepares our patched copies of Wasmtime's crates, for builds that use them
+# (`make` does, unless WASMTIME=stock). Every directory
+# patches/<crate>-<version>/ holds the patches for one crate:
+#   1. cargo fetches the registry sources (through a throwaway manifest, so
+#      the project's Cargo.lock is untouched);
+#   2. each patched crate's source is copied to target/patched/<crate>-<version>;
+#   3. its *.patch files are applied to the copy, in name order.
+# The build then points cargo at each copy with
+#   --config 'patch.crates-io.<crate>.path="target/patched/<crate>-<version>"'
+# (the Makefile's CARGO_FLAGS). No third-party source is committed;
+# docs/upstream-patches.md explains each patch.
+# Idempotent: redoes a crate's copy only when its patches change.
 set -euo pipefail
 
 version="48.0.8"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-patches="$root/patches/wasmtime-$version"
-dest="$root/target/patched/wasmtime-$version"
-stamp="$dest/.policy-host-patches"
-want="$(cat "$patches"/*.patch | sha256sum | cut -d' ' -f1)"
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
-
-fetcher="$root/target/patched/fetch"
-mkdir -p "$fetcher/src"
-cat > "$fetcher/Cargo.toml" <<TOML
+fetch_sources() {
+  local fetcher="$root/target/patched/fetch"
+  mkdir -p "$fetcher/src"
+  cat > "$fetcher/Cargo.toml" <<TOML
 [package]
 name = "fetch-wasmtime"
 version = "0.0.0"
@@ -32,22 +28,41 @@ edition = "2021"
 publish = false
 
 [dependencies]
-wasmtime = { version = "=$version", default-features = false }
+wasmtime = { version = "=$version", default-features = false, features = ["cranelift"] }
 
 [workspace]
 TOML
-: > "$fetcher/src/lib.rs"
-cargo fetch --quiet --manifest-path "$fetcher/Cargo.toml"
+  : > "$fetcher/src/lib.rs"
+  cargo fetch --quiet --manifest-path "$fetcher/Cargo.toml"
+}
 
-cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-source_dir="$(ls -d "$cargo_home"/registry/src/*/"wasmtime-$version" | head -n 1)"
-[ -d "$source_dir" ] || { echo "wasmtime $version source not found under $cargo_home/registry/src" >&2; exit 1; }
+# prepare_crate <crate>: copy the registry source and apply its patches.
+prepare_crate() {
+  local crate="$1"
+  local patches="$root/patches/$crate-$version"
+  local dest="$root/target/patched/$crate-$version"
+  local stamp="$dest/.policy-host-patches"
+  local want
+  want="$(cat "$patches"/*.patch | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  [ -n "$fetched" ] || { fetch_sources; fetched=yes; }
+  local source_dir
+  source_dir="$(ls -d "$cargo_home"/registry/src/*/"$crate-$version" 2>/dev/null | head -n 1)"
+  [ -d "$source_dir" ] || { echo "$crate $version source not found under $cargo_home/registry/src" >&2; exit 1; }
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  cp -R "$source_dir" "$dest"
+  local patch
+  for patch in "$patches"/*.patch; do
+    echo "applying $crate/$(basename "$patch")"
+    patch --quiet --strip=1 --directory="$dest" < "$patch"
+  done
+  echo "$want" > "$stamp"
+}
 
-rm -rf "$dest"
-mkdir -p "$(dirname "$dest")"
-cp -R "$source_dir" "$dest"
-for patch in "$patches"/*.patch; do
-  echo "applying $(basename "$patch")"
-  patch --quiet --strip=1 --directory="$dest" < "$patch"
+fetched=""
+for dir in "$root"/patches/*-"$version"/; do
+  prepare_crate "$(basename "$dir" "-$version")"
 done
-echo "$want" > "$stamp"

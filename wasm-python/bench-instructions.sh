@@ -19,13 +19,14 @@ callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v calls="$calls" '
   function add(key) { gsub(",", "", $1); sum[key] += $1 }
   /PROGRAM TOTALS/                                          { add("total") }
   /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::instantiate / { add("new store and instantiation") }
-  /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("  element segments (module startup)") }
+  /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("  module startup (element segments)") }
   /\?\?\?:wasmtime::runtime::component::instance::lookup_vmdef / { add("  import linking") }
   /\?\?\?:wasmtime::runtime::instance::OwnedImports::push_export / { add("  import linking") }
+  /\?\?\?:wasmtime::runtime::component::instance::Instantiator::push_core_export_directly / { add("  import linking") }
   /\?\?\?:wasmtime::runtime::component::func::typed::TypedFunc<Params,Return>::call / { add("call") }
   /\?\?\?:core::ptr::drop_in_place<wasmtime::runtime::store::StoreInner</ { add("drop") }
   END {
-    n = split("total|new store and instantiation|  element segments (module startup)|  import linking|call|drop", order, "|")
+    n = split("total|new store and instantiation|  module startup (element segments)|  import linking|call|drop", order, "|")
     printf "%-38s %12s\n", "instructions per fresh call", "(" calls " calls)"
     for (i = 1; i <= n; i++) printf "%-38s %12.0f\n", order[i], sum[order[i]] / calls
   }'

@@ -105,6 +105,10 @@ const KEEP_RESIDENT_TABLE_BYTES: usize = 64 * 1024;
 /// Whether this build carries our Wasmtime patches.
 pub const PATCHED_WASMTIME: bool = cfg!(feature = "patched-wasmtime");
 
+/// Fingerprint of the Wasmtime patches this build carries (`stock` for
+/// none), from build.rs.
+const WASMTIME_PATCHES: &str = env!("POLICY_HOST_WASMTIME_PATCHES");
+
 fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
     let mut config = Config::new();
     if options.incremental_compilation {
@@ -136,6 +140,7 @@ impl SandboxEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         host::clocks::add_to_linker(&mut linker)?;
+        host::random::add_to_linker(&mut linker)?;
         host::call_input::add_to_linker(&mut linker)?;
         let ticker = EpochTicker::start(engine.clone(), options.epoch_tick);
         Ok(SandboxEngine {
@@ -170,14 +175,19 @@ impl SandboxEngine {
     }
 
     /// A key that changes whenever compiled code from this engine would no
-    /// longer load (Wasmtime version, target, fuel/epoch settings…).
+    /// longer load (Wasmtime version, target, fuel/epoch settings…) or
+    /// would differ (our Wasmtime patches, which change emitted code).
     pub fn compatibility_key(&self) -> String {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        format!("wasmtime-{}-{:016x}", wasmtime_version(), hasher.finish())
+        format!(
+            "wasmtime-{}-{WASMTIME_PATCHES}-{:016x}",
+            wasmtime_version(),
+            hasher.finish()
+        )
     }
 
     /// Compiles a component for this engine (Cranelift; seconds for a

@@ -14,4 +14,5 @@ mod samples;
 mod sandbox_escape;
 mod sdk;
 mod server;
+mod startup_funcrefs;
 mod stream_abuse;

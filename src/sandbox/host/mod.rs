@@ -2,3 +2,4 @@
 
 pub mod call_input;
 pub mod clocks;
+pub mod random;
