@@ -51,6 +51,27 @@ fn a_ready_instance_waits_without_using_the_calls_deadline() {
 }
 
 #[test]
+fn ready_instances_draw_their_own_random_numbers() {
+    // Instances made ahead have already run componentize-py's first-export
+    // setup (which reseeds `random`): each must still have its own seed,
+    // however long it waited and however many were made before it.
+    let h = harness();
+    let probe = h.policy("probe");
+    let ready: Vec<_> = (0..3).map(|_| probe.prepare(&h.engine).unwrap()).collect();
+    let mut seen = std::collections::HashSet::new();
+    for instance in ready {
+        let input = request(Default::default(), None, params(json!({"do": "random"})));
+        let (result, spent) = probe.call_ready(&h.engine, instance, input);
+        drop(spent);
+        let output = result.unwrap();
+        assert!(
+            seen.insert(set_header(&output, "x-random").to_string()),
+            "two ready instances drew the same random number"
+        );
+    }
+}
+
+#[test]
 fn a_ready_instance_starts_from_the_snapshot() {
     let h = harness();
     let probe = h.policy("probe");
