@@ -2,8 +2,9 @@
 # Instructions per fresh call, by phase, under callgrind (deterministic,
 # unlike wall-clock time on a shared VM). Needs valgrind.
 #   wasm-python/bench-instructions.sh [policy-host binary] [policies dir] [policy]
-# Counts everything inside CompiledPolicy::call (new store, instantiation,
-# the call, the drop) for 20 warm-up + 50 measured calls on one thread.
+# Counts everything inside CompiledPolicy::call (prepare: new store,
+# instantiation, first-export setup; the call on the ready instance;
+# the drop) for 20 warm-up + 50 measured calls on one thread.
 set -euo pipefail
 bin="${1:-target/release/policy-host}"
 policies="${2:-build/policies}"
@@ -18,15 +19,17 @@ calls=70
 callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v calls="$calls" '
   function add(key) { gsub(",", "", $1); sum[key] += $1 }
   /PROGRAM TOTALS/                                          { add("total") }
-  /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::instantiate / { add("new store and instantiation") }
-  /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("  module startup (element segments)") }
-  /\?\?\?:wasmtime::runtime::component::instance::lookup_vmdef / { add("  import linking") }
-  /\?\?\?:wasmtime::runtime::instance::OwnedImports::push_export / { add("  import linking") }
-  /\?\?\?:wasmtime::runtime::component::instance::Instantiator::push_core_export_directly / { add("  import linking") }
-  /\?\?\?:wasmtime::runtime::component::func::typed::TypedFunc<Params,Return>::call / { add("call") }
+  /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::prepare / { add("prepare (made ahead when a worker is idle)") }
+  /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::instantiate / { add("  new store and instantiation") }
+  /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("    module startup (element segments)") }
+  /\?\?\?:wasmtime::runtime::component::instance::lookup_vmdef / { add("    import linking") }
+  /\?\?\?:wasmtime::runtime::instance::OwnedImports::push_export / { add("    import linking") }
+  /\?\?\?:wasmtime::runtime::component::instance::Instantiator::push_core_export_directly / { add("    import linking") }
+  /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::run / { add("the call (critical path)") }
   /\?\?\?:core::ptr::drop_in_place<wasmtime::runtime::store::StoreInner</ { add("drop") }
   END {
-    n = split("total|new store and instantiation|  module startup (element segments)|  import linking|call|drop", order, "|")
-    printf "%-38s %12s\n", "instructions per fresh call", "(" calls " calls)"
-    for (i = 1; i <= n; i++) printf "%-38s %12.0f\n", order[i], sum[order[i]] / calls
+    sum["  first-export setup (describe)"] = sum["prepare (made ahead when a worker is idle)"] - sum["  new store and instantiation"]
+    n = split("total|prepare (made ahead when a worker is idle)|  new store and instantiation|    module startup (element segments)|    import linking|  first-export setup (describe)|the call (critical path)|drop", order, "|")
+    printf "%-44s %12s\n", "instructions per fresh call", "(" calls " calls)"
+    for (i = 1; i <= n; i++) printf "%-44s %12.0f\n", order[i], sum[order[i]] / calls
   }'
