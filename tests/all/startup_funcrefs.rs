@@ -5,7 +5,7 @@
 //! Run on this project's own engine configuration (pooling, fuel, epochs).
 
 use policy_host::sandbox::{EngineOptions, SandboxEngine};
-use wasmtime::{Instance, Module, Store, Table, Val};
+use wasmtime::{Instance, Module, Store, Table, Val, WasmParams, WasmResults};
 
 const LIBRARY: &str = r#"
 (module
@@ -81,11 +81,20 @@ fn link(engine: &SandboxEngine, user_wat: &str) -> wasmtime::Result<Linked> {
     Ok(Linked { store, table, user })
 }
 
+impl Linked {
+    /// Calls the user module's export `name`.
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> wasmtime::Result<R> {
+        let func = self.user.get_typed_func::<P, R>(&mut self.store, name)?;
+        func.call(&mut self.store, params)
+    }
+}
+
 fn call_at(linked: &mut Linked, index: i32) -> wasmtime::Result<i32> {
-    let call = linked
-        .user
-        .get_typed_func::<i32, i32>(&mut linked.store, "call_at")?;
-    call.call(&mut linked.store, index)
+    linked.call("call_at", index)
 }
 
 /// Asserts that `result` failed, with `expected` in the error's chain.
@@ -117,16 +126,11 @@ fn segment_funcrefs_carry_their_type() {
     let mut linked = link(&engine, USER).unwrap();
     // call_indirect checks the callee's type against the expected one:
     // the right type calls, a wrong one is refused.
-    let with_arg = linked
-        .user
-        .get_typed_func::<(i32, i32), i32>(&mut linked.store, "call_with_arg_at")
-        .unwrap();
-    assert_eq!(with_arg.call(&mut linked.store, (21, 7)).unwrap(), 42);
+    let with_arg =
+        |linked: &mut Linked, args| linked.call::<(i32, i32), i32>("call_with_arg_at", args);
+    assert_eq!(with_arg(&mut linked, (21, 7)).unwrap(), 42);
     assert_fails_with(call_at(&mut linked, 7), "indirect call type mismatch");
-    assert_fails_with(
-        with_arg.call(&mut linked.store, (1, 3)),
-        "indirect call type mismatch",
-    );
+    assert_fails_with(with_arg(&mut linked, (1, 3)), "indirect call type mismatch");
 }
 
 #[test]
@@ -149,11 +153,7 @@ fn ref_func_in_code_agrees_with_the_segment() {
     // segment wrote for the same function.
     let engine = engine();
     let mut linked = link(&engine, USER).unwrap();
-    let store_ref = linked
-        .user
-        .get_typed_func::<i32, ()>(&mut linked.store, "store_ref_to_eight")
-        .unwrap();
-    store_ref.call(&mut linked.store, 0).unwrap();
+    linked.call::<i32, ()>("store_ref_to_eight", 0).unwrap();
     assert_eq!(call_at(&mut linked, 0).unwrap(), 8);
     assert_eq!(call_at(&mut linked, 4).unwrap(), 8);
 }
