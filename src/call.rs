@@ -197,8 +197,8 @@ pub struct CallInput {
 }
 
 impl CallInput {
-    /// A request-phase input with nothing in it, for calls that need no
-    /// input (load-time checks).
+    /// A request-phase input with nothing in it: what a new store holds
+    /// until its call begins.
     pub fn placeholder() -> Self {
         CallInput {
             phase: Phase::OnRequest,
@@ -309,13 +309,16 @@ impl CallStats {
     /// Adds how the call's instance was made: `on_path` is the time spent
     /// instantiating before the call ran, `None` when it was made ahead.
     pub fn record_instantiation(&mut self, on_path: Option<std::time::Duration>) {
-        let us = on_path.map_or(0, |time| {
-            u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
-        });
+        let us = on_path.map_or(0, micros);
         self.instantiate_us = us;
         self.duration_us += us;
         self.made_ahead = on_path.is_none();
     }
+}
+
+/// Whole microseconds in `duration`, saturating (the unit of [`CallStats`]).
+pub(crate) fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The result of a call that completed.

@@ -92,16 +92,12 @@ fn fresh_runner(
     input: CallInput,
 ) -> Arc<Runner> {
     Arc::new(move |calls| {
-        let mut samples = Vec::with_capacity(calls);
-        for _ in 0..calls {
+        repeat(calls, || {
             let started = Instant::now();
             let output = policy.call(&engine, input.clone())?;
-            samples.push((
-                started.elapsed(),
-                Some(Duration::from_micros(output.stats.instantiate_us)),
-            ));
-        }
-        Ok(samples)
+            let instantiate = Duration::from_micros(output.stats.instantiate_us);
+            Ok((started.elapsed(), Some(instantiate)))
+        })
     })
 }
 
@@ -111,18 +107,24 @@ fn ahead_runner(
     input: CallInput,
 ) -> Arc<Runner> {
     Arc::new(move |calls| {
-        let mut samples = Vec::with_capacity(calls);
-        for _ in 0..calls {
+        repeat(calls, || {
             let ready = policy.prepare(&engine)?;
             let started = Instant::now();
             let (result, spent) = policy.call_ready(&engine, ready, input.clone());
             let latency = started.elapsed();
             drop(spent);
             result?;
-            samples.push((latency, None));
-        }
-        Ok(samples)
+            Ok((latency, None))
+        })
     })
+}
+
+/// `calls` samples from `one`, stopping at the first error.
+fn repeat(
+    calls: usize,
+    one: impl FnMut() -> Result<Sample, CallError>,
+) -> Result<Vec<Sample>, CallError> {
+    std::iter::repeat_with(one).take(calls).collect()
 }
 
 fn reused_runner(

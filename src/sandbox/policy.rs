@@ -12,7 +12,7 @@ use super::failure::{self, StoreFacts};
 use super::guest_json;
 use super::limits::Limits;
 use super::state::HostState;
-use crate::call::{CallInput, CallOutput, CallStats, Phase};
+use crate::call::{CallInput, CallOutput, CallStats, Phase, micros};
 use crate::error::CallError;
 
 /// What the guest glue reported about the policy module.
@@ -80,9 +80,8 @@ impl CompiledPolicy {
     }
 
     fn describe(&self, engine: &SandboxEngine) -> Result<GuestDescription, LoadError> {
-        let input = CallInput::placeholder();
         let (mut store, policy) = self
-            .instantiate(engine, input)
+            .instantiate(engine)
             .map_err(|error| LoadError::Check(error.to_string()))?;
         let json = policy
             .policy_host_policy_handler()
@@ -92,12 +91,10 @@ impl CompiledPolicy {
             .map_err(|error| LoadError::Check(format!("bad description {json:?}: {error}")))
     }
 
-    fn instantiate(
-        &self,
-        engine: &SandboxEngine,
-        input: CallInput,
-    ) -> Result<(Store<HostState>, Policy), CallError> {
-        let state = HostState::new(input, &self.limits, self.label.clone());
+    /// A new store and instance; the call's input comes later
+    /// ([`HostState::begin_call`]).
+    fn instantiate(&self, engine: &SandboxEngine) -> Result<(Store<HostState>, Policy), CallError> {
+        let state = HostState::new(&self.limits, self.label.clone());
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
@@ -127,7 +124,7 @@ impl CompiledPolicy {
     /// call's input, fuel and deadline are set when the call begins, so an
     /// instance may be made ahead of time (off the call's critical path).
     pub fn prepare(&self, engine: &SandboxEngine) -> Result<ReadyInstance, CallError> {
-        let (mut store, bindings) = self.instantiate(engine, CallInput::placeholder())?;
+        let (mut store, bindings) = self.instantiate(engine)?;
         self.run_first_export_setup(&mut store, &bindings)?;
         Ok(ReadyInstance {
             store,
@@ -239,7 +236,7 @@ impl CompiledPolicy {
         input: &CallInput,
         calls: usize,
     ) -> Result<Vec<std::time::Duration>, CallError> {
-        let (mut store, bindings) = self.instantiate(engine, input.clone())?;
+        let (mut store, bindings) = self.instantiate(engine)?;
         let mut durations = Vec::with_capacity(calls);
         for _ in 0..calls {
             let started = Instant::now();
@@ -278,10 +275,6 @@ pub struct ReadyInstance {
 #[must_use = "dropping a spent instance is where its pooled slots are reset"]
 pub struct SpentInstance {
     _store: Store<HostState>,
-}
-
-fn micros(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn facts(store: &Store<HostState>) -> StoreFacts {

@@ -31,8 +31,9 @@ pub struct HostState {
 
 impl HostState {
     /// State for one call: a WASI context with no files, no network, no
-    /// environment, no arguments and an empty stdin.
-    pub fn new(input: CallInput, limits: &Limits, policy_label: std::sync::Arc<str>) -> Self {
+    /// environment, no arguments and an empty stdin. The call's input is
+    /// empty until [`HostState::begin_call`].
+    pub fn new(limits: &Limits, policy_label: std::sync::Arc<str>) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         HostState {
             deadline: std::time::Instant::now() + limits.timeout,
@@ -40,7 +41,7 @@ impl HostState {
             stderr,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits),
-            call: CallInputState::new(input, policy_label),
+            call: CallInputState::new(CallInput::placeholder(), policy_label),
         }
     }
 }

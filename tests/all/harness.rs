@@ -248,6 +248,26 @@ pub fn set_header<'a>(output: &'a CallOutput, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("header {name} not set in {output:?}"))
 }
 
+/// A request for the probe policy's `random` action (it sets `x-random`
+/// from Python's `random` and `x-uuid` from `uuid4`).
+pub fn random_request() -> CallInput {
+    request(
+        Default::default(),
+        None,
+        params(serde_json::json!({"do": "random"})),
+    )
+}
+
+/// Asserts that header `name` of `output` is not in `seen`, and adds it.
+pub fn assert_unseen(
+    seen: &mut std::collections::HashSet<String>,
+    output: &CallOutput,
+    name: &str,
+) {
+    let value = set_header(output, name);
+    assert!(seen.insert(value.to_string()), "{name} repeated: {value}");
+}
+
 /// Runs the probe policy's `do` action and returns the `x-result` header.
 pub fn probe_attempt(what: &str) -> String {
     let output = harness()

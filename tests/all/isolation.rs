@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use crate::harness::{harness, headers, params, request, set_header};
+use crate::harness::{
+    assert_unseen, harness, headers, params, random_request, request, set_header,
+};
 
 #[test]
 fn module_globals_reset_on_every_call() {
@@ -27,20 +29,9 @@ fn random_differs_between_calls() {
     let h = harness();
     let mut seen = HashSet::new();
     for _ in 0..3 {
-        let output = h
-            .call(
-                "probe",
-                request(Default::default(), None, params(json!({"do": "random"}))),
-            )
-            .unwrap();
-        assert!(
-            seen.insert(set_header(&output, "x-random").to_string()),
-            "random repeated"
-        );
-        assert!(
-            seen.insert(set_header(&output, "x-uuid").to_string()),
-            "uuid repeated"
-        );
+        let output = h.call("probe", random_request()).unwrap();
+        assert_unseen(&mut seen, &output, "x-random");
+        assert_unseen(&mut seen, &output, "x-uuid");
     }
 }
 

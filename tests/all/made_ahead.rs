@@ -8,9 +8,12 @@ use std::time::Duration;
 use policy_host::call::{CallInput, CallOutput};
 use policy_host::dispatch::{Dispatcher, InputCaps, Invocation, PolicyRegistry, WorkerOptions};
 use policy_host::error::CallError;
+use policy_host::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine};
 use serde_json::json;
 
-use crate::harness::{harness, headers, params, request, set_header};
+use crate::harness::{
+    assert_unseen, harness, headers, params, random_request, request, set_header,
+};
 
 fn counter_call(secret: &str) -> CallInput {
     request(
@@ -32,6 +35,18 @@ fn invocation(policy: &str, version: &str, input: CallInput) -> Invocation {
     }
 }
 
+/// Runs `input` on `ready` and drops the spent instance.
+fn call_on(
+    engine: &SandboxEngine,
+    policy: &CompiledPolicy,
+    ready: ReadyInstance,
+    input: CallInput,
+) -> Result<CallOutput, CallError> {
+    let (result, spent) = policy.call_ready(engine, ready, input);
+    drop(spent);
+    result
+}
+
 #[test]
 fn a_ready_instance_waits_without_using_the_calls_deadline() {
     let h = harness();
@@ -44,9 +59,8 @@ fn a_ready_instance_waits_without_using_the_calls_deadline() {
         None,
         params(json!({"do": "sleep", "seconds": 0.05})),
     );
-    let (result, spent) = probe.call_ready(&h.engine, ready, input);
-    drop(spent);
-    let output = result.expect("the deadline starts when the call does");
+    let output =
+        call_on(&h.engine, &probe, ready, input).expect("the deadline starts when the call does");
     assert!(output.action.is_none());
 }
 
@@ -60,14 +74,8 @@ fn ready_instances_draw_their_own_random_numbers() {
     let ready: Vec<_> = (0..3).map(|_| probe.prepare(&h.engine).unwrap()).collect();
     let mut seen = std::collections::HashSet::new();
     for instance in ready {
-        let input = request(Default::default(), None, params(json!({"do": "random"})));
-        let (result, spent) = probe.call_ready(&h.engine, instance, input);
-        drop(spent);
-        let output = result.unwrap();
-        assert!(
-            seen.insert(set_header(&output, "x-random").to_string()),
-            "two ready instances drew the same random number"
-        );
+        let output = call_on(&h.engine, &probe, instance, random_request()).unwrap();
+        assert_unseen(&mut seen, &output, "x-random");
     }
 }
 
@@ -77,9 +85,7 @@ fn a_ready_instance_starts_from_the_snapshot() {
     let probe = h.policy("probe");
     for secret in ["tenant-a", "tenant-b"] {
         let ready = probe.prepare(&h.engine).unwrap();
-        let (result, spent) = probe.call_ready(&h.engine, ready, counter_call(secret));
-        drop(spent);
-        let output = result.unwrap();
+        let output = call_on(&h.engine, &probe, ready, counter_call(secret)).unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1");
         assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
     }
