@@ -95,6 +95,31 @@ fn keep_dirty_pages_resident(pool: &mut PoolingAllocationConfig) {
 #[cfg(not(feature = "patched-wasmtime"))]
 fn keep_dirty_pages_resident(_pool: &mut PoolingAllocationConfig) {}
 
+/// Turns transparent huge pages off for this process, which lets our
+/// patched pooling allocator (patch 0006) reset a memory slot by restoring
+/// the regions its previous reset found dirty, skipping the PAGEMAP_SCAN
+/// when no page fault happened in between. The scan walks every page of the
+/// ~14 MiB slot and costs more than the ~0.9 MiB copy it guides. With huge
+/// pages allowed, khugepaged could map writable memory into a slot without
+/// a fault in this process, so the patch only skips scans while they are
+/// off. The process loses nothing measurable: Wasmtime never asks for huge
+/// pages, and the host's own heap is small.
+#[cfg(feature = "patched-wasmtime")]
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes no pointers and affects only this
+    // process's future huge-page decisions.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "could not disable transparent huge pages; every memory reset will scan its slot"
+        );
+    }
+}
+
+#[cfg(not(feature = "patched-wasmtime"))]
+fn disable_transparent_huge_pages() {}
+
 /// Dirty linear memory reset in place per call, at most (a call dirties ~0.5 MiB).
 #[cfg(feature = "patched-wasmtime")]
 const KEEP_RESIDENT_MEMORY_BYTES: usize = 16 * MIB as usize;
@@ -109,6 +134,11 @@ pub const PATCHED_WASMTIME: bool = cfg!(feature = "patched-wasmtime");
 /// none), from build.rs.
 const WASMTIME_PATCHES: &str = env!("POLICY_HOST_WASMTIME_PATCHES");
 
+/// Set (to anything) to have Wasmtime write `/tmp/perf-<pid>.map`, so that
+/// `perf report` names the guest's functions (`wasm[8]::function[..]::name`).
+/// A profiling aid only: the map grows with every component loaded.
+pub const PERF_MAP_ENV: &str = "POLICY_HOST_PERF_MAP";
+
 fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
     let mut config = Config::new();
     if options.incremental_compilation {
@@ -122,6 +152,9 @@ fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
+    if std::env::var_os(PERF_MAP_ENV).is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Ok(config)
 }
 
@@ -136,6 +169,7 @@ pub struct SandboxEngine {
 impl SandboxEngine {
     /// Builds the engine and links WASI plus the `call-input` imports.
     pub fn new(options: EngineOptions) -> wasmtime::Result<Self> {
+        disable_transparent_huge_pages();
         let engine = Engine::new(&wasmtime_config(&options)?)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;

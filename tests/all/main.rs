@@ -10,6 +10,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod made_ahead;
+mod memory_reset;
 mod samples;
 mod sandbox_escape;
 mod sdk;
