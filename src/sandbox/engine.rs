@@ -106,6 +106,10 @@ fn keep_dirty_pages_resident(_pool: &mut PoolingAllocationConfig) {}
 /// pages, and the host's own heap is small.
 #[cfg(feature = "patched-wasmtime")]
 fn disable_transparent_huge_pages() {
+    if std::env::var_os(ALLOW_THP_ENV).is_some() {
+        tracing::info!("{ALLOW_THP_ENV} is set: every memory reset scans its slot");
+        return;
+    }
     // SAFETY: PR_SET_THP_DISABLE takes no pointers and affects only this
     // process's future huge-page decisions.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
@@ -133,6 +137,11 @@ pub const PATCHED_WASMTIME: bool = cfg!(feature = "patched-wasmtime");
 /// Fingerprint of the Wasmtime patches this build carries (`stock` for
 /// none), from build.rs.
 const WASMTIME_PATCHES: &str = env!("POLICY_HOST_WASMTIME_PATCHES");
+
+/// Set (to anything) to leave transparent huge pages on for this process,
+/// which makes every memory reset scan its slot (the A/B switch for patch
+/// 0006 in BENCHMARKS.md; also for hosts that want huge pages).
+pub const ALLOW_THP_ENV: &str = "POLICY_HOST_ALLOW_THP";
 
 /// Set (to anything) to have Wasmtime write `/tmp/perf-<pid>.map`, so that
 /// `perf report` names the guest's functions (`wasm[8]::function[..]::name`).
