@@ -8,7 +8,7 @@
 //! private file mapping.
 
 use policy_host::sandbox::{EngineOptions, SandboxEngine};
-use wasmtime::{Instance, Module, Store};
+use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
 /// Wasm page size.
 const PAGE: i32 = 65_536;
@@ -79,28 +79,25 @@ impl Call {
         Call { store, instance }
     }
 
-    fn load(&mut self, address: i32) -> i32 {
-        let load = self
+    /// Calls the export `name`.
+    fn call<P: WasmParams, R: WasmResults>(&mut self, name: &str, params: P) -> R {
+        let func = self
             .instance
-            .get_typed_func::<i32, i32>(&mut self.store, "load")
+            .get_typed_func::<P, R>(&mut self.store, name)
             .unwrap();
-        load.call(&mut self.store, address).unwrap()
+        func.call(&mut self.store, params).unwrap()
+    }
+
+    fn load(&mut self, address: i32) -> i32 {
+        self.call("load", address)
     }
 
     fn store(&mut self, address: i32, value: i32) {
-        let store = self
-            .instance
-            .get_typed_func::<(i32, i32), ()>(&mut self.store, "store")
-            .unwrap();
-        store.call(&mut self.store, (address, value)).unwrap();
+        self.call("store", (address, value))
     }
 
     fn grow(&mut self, pages: i32) -> i32 {
-        let grow = self
-            .instance
-            .get_typed_func::<i32, i32>(&mut self.store, "grow")
-            .unwrap();
-        grow.call(&mut self.store, pages).unwrap()
+        self.call("grow", pages)
     }
 
     /// Asserts the memory is as the image left it at every address in
