@@ -29,6 +29,7 @@ import traceback
 # the json module (its own business), but not how the glue talks to the host.
 _json_dumps = json.dumps
 _json_loads = json.loads
+_JSONEncoder = json.JSONEncoder
 
 from componentize_py_types import Err
 
@@ -380,9 +381,14 @@ def _json_fallback(value):
     return str(value)
 
 
+# Built once: json.dumps with keyword arguments builds a new encoder on every
+# call, twice per policy call here (measured: half of its cost natively).
+_result_encoder = _JSONEncoder(default=_json_fallback, allow_nan=False, separators=(",", ":"))
+
+
 def _to_json(value, what):
     try:
-        return _json_dumps(value, default=_json_fallback, allow_nan=False, separators=(",", ":"))
+        return _result_encoder.encode(value)
     except (ValueError, TypeError, RecursionError) as error:
         raise _invalid(f"{what} cannot be encoded as JSON: {error}") from None
 
