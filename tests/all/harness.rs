@@ -16,6 +16,7 @@ use policy_host::dispatch::load_policy;
 use policy_host::error::CallError;
 use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use serde_json::Value;
+use wasmtime::Store;
 
 /// Builds that may run at once: the machine has two cores.
 pub const PARALLEL_BUILDS: usize = 2;
@@ -281,4 +282,18 @@ pub fn probe_attempt(what: &str) -> String {
         )
         .unwrap_or_else(|e| panic!("probe {what}: {e}"));
     set_header(&output, "x-result").to_string()
+}
+
+/// An engine with this project's configuration (pooling, fuel, epochs), for
+/// tests that run small core modules instead of policy components.
+pub fn core_engine() -> SandboxEngine {
+    SandboxEngine::new(EngineOptions::default()).expect("engine")
+}
+
+/// A store on `engine` with fuel and an epoch deadline, as calls get.
+pub fn core_store(engine: &SandboxEngine) -> Store<()> {
+    let mut store = Store::new(engine.engine(), ());
+    store.set_fuel(10_000_000).unwrap();
+    store.set_epoch_deadline(1_000);
+    store
 }

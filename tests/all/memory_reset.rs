@@ -7,7 +7,8 @@
 //! from a compiled file, as policy components are, so its memory image is a
 //! private file mapping.
 
-use policy_host::sandbox::{EngineOptions, SandboxEngine};
+use crate::harness::{core_engine, core_store};
+use policy_host::sandbox::SandboxEngine;
 use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
 /// Wasm page size.
@@ -72,9 +73,7 @@ struct Call {
 
 impl Call {
     fn new(engine: &SandboxEngine, module: &Module) -> Call {
-        let mut store = Store::new(engine.engine(), ());
-        store.set_fuel(10_000_000).unwrap();
-        store.set_epoch_deadline(1_000);
+        let mut store = core_store(engine);
         let instance = Instance::new(&mut store, module, &[]).unwrap();
         Call { store, instance }
     }
@@ -124,10 +123,6 @@ impl Call {
     }
 }
 
-fn engine() -> SandboxEngine {
-    SandboxEngine::new(EngineOptions::default()).expect("engine")
-}
-
 /// Resets so far that skipped the scan (0 on stock Wasmtime, which always
 /// scans or decommits).
 fn resets_without_scan(engine: &SandboxEngine) -> u64 {
@@ -170,7 +165,7 @@ const PATCHED: bool = cfg!(feature = "patched-wasmtime");
 
 #[test]
 fn pages_written_again_are_restored_when_the_scan_is_skipped() {
-    let engine = engine();
+    let engine = core_engine();
     let module = load_from_file(&engine, MODULE);
     // Image pages and zero pages, written by every call.
     let written = [IMAGE_OFFSETS[0], IMAGE_OFFSETS[1], 2 * PAGE + 8, 7 * PAGE];
@@ -190,7 +185,7 @@ fn pages_written_again_are_restored_when_the_scan_is_skipped() {
 
 #[test]
 fn a_page_first_written_after_skipped_scans_is_restored() {
-    let engine = engine();
+    let engine = core_engine();
     let module = load_from_file(&engine, MODULE);
     let mut written = vec![IMAGE_OFFSETS[0]];
     // Let the slot settle into skipping: the same page, call after call.
@@ -220,7 +215,7 @@ fn a_page_first_written_after_skipped_scans_is_restored() {
 
 #[test]
 fn memory_grown_by_a_call_is_zero_and_gone_for_the_next() {
-    let engine = engine();
+    let engine = core_engine();
     let module = load_from_file(&engine, MODULE);
     let beyond = INITIAL_PAGES * PAGE + 4 * PAGE + 12;
     for round in 0..200 {
@@ -239,7 +234,7 @@ fn memory_grown_by_a_call_is_zero_and_gone_for_the_next() {
 
 #[test]
 fn a_slot_shared_by_two_images_is_pristine_for_each() {
-    let engine = engine();
+    let engine = core_engine();
     let module = load_from_file(&engine, MODULE);
     let other = load_from_file(&engine, OTHER_MODULE);
     for _ in 0..200 {

@@ -4,7 +4,8 @@
 //! an offset from an imported global, defined and imported functions mixed.
 //! Run on this project's own engine configuration (pooling, fuel, epochs).
 
-use policy_host::sandbox::{EngineOptions, SandboxEngine};
+use crate::harness::{core_engine, core_store};
+use policy_host::sandbox::SandboxEngine;
 use wasmtime::{Instance, Module, Store, Table, Val, WasmParams, WasmResults};
 
 const LIBRARY: &str = r#"
@@ -55,22 +56,11 @@ struct Linked {
     user: Instance,
 }
 
-fn engine() -> SandboxEngine {
-    SandboxEngine::new(EngineOptions::default()).expect("engine")
-}
-
-fn new_store(engine: &SandboxEngine) -> Store<()> {
-    let mut store = Store::new(engine.engine(), ());
-    store.set_fuel(10_000_000).unwrap();
-    store.set_epoch_deadline(1_000);
-    store
-}
-
 /// Instantiates the library, then `user_wat` against its exports.
 fn link(engine: &SandboxEngine, user_wat: &str) -> wasmtime::Result<Linked> {
     let library = Module::new(engine.engine(), wat::parse_str(LIBRARY)?)?;
     let user = Module::new(engine.engine(), wat::parse_str(user_wat)?)?;
-    let mut store = new_store(engine);
+    let mut store = core_store(engine);
     let library = Instance::new(&mut store, &library, &[])?;
     let table = library.get_table(&mut store, "table").unwrap();
     let imports: Vec<_> = user
@@ -107,7 +97,7 @@ fn assert_fails_with<T>(result: wasmtime::Result<T>, expected: &str) {
 
 #[test]
 fn segments_fill_an_imported_table_at_an_imported_offset() {
-    let engine = engine();
+    let engine = core_engine();
     let mut linked = link(&engine, USER).unwrap();
     // Imported function first, then defined ones (one of them twice).
     assert_eq!(call_at(&mut linked, 2).unwrap(), 42);
@@ -122,7 +112,7 @@ fn segments_fill_an_imported_table_at_an_imported_offset() {
 
 #[test]
 fn segment_funcrefs_carry_their_type() {
-    let engine = engine();
+    let engine = core_engine();
     let mut linked = link(&engine, USER).unwrap();
     // call_indirect checks the callee's type against the expected one:
     // the right type calls, a wrong one is refused.
@@ -135,7 +125,7 @@ fn segment_funcrefs_carry_their_type() {
 
 #[test]
 fn segment_funcrefs_are_callable_from_the_host() {
-    let engine = engine();
+    let engine = core_engine();
     let mut linked = link(&engine, USER).unwrap();
     for (index, expected) in [(2, 42), (3, 7), (4, 8)] {
         let element = linked.table.get(&mut linked.store, index).unwrap();
@@ -151,7 +141,7 @@ fn ref_func_in_code_agrees_with_the_segment() {
     // `ref.func` in function code still goes through Wasmtime's runtime
     // path; it must produce a funcref that works the same as the one the
     // segment wrote for the same function.
-    let engine = engine();
+    let engine = core_engine();
     let mut linked = link(&engine, USER).unwrap();
     linked.call::<i32, ()>("store_ref_to_eight", 0).unwrap();
     assert_eq!(call_at(&mut linked, 0).unwrap(), 8);
@@ -162,7 +152,7 @@ fn ref_func_in_code_agrees_with_the_segment() {
 fn every_fresh_instance_gets_its_own_funcrefs() {
     // Pooled instance slots are reused: each instantiation must write its
     // own VMContext into the funcrefs, and the previous store's are gone.
-    let engine = engine();
+    let engine = core_engine();
     for round in 0..5 {
         let mut linked = link(&engine, USER).unwrap();
         assert_eq!(call_at(&mut linked, 3).unwrap(), 7, "round {round}");
@@ -172,6 +162,6 @@ fn every_fresh_instance_gets_its_own_funcrefs() {
 
 #[test]
 fn a_segment_past_the_end_of_the_table_fails_instantiation() {
-    let engine = engine();
+    let engine = core_engine();
     assert_fails_with(link(&engine, OUT_OF_BOUNDS), "out of bounds table access");
 }
