@@ -9,6 +9,7 @@ mod hostile_inputs;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod link_plans;
 mod made_ahead;
 mod memory_reset;
 mod samples;
