@@ -8,6 +8,10 @@ use crate::call::{
     SharedContext,
 };
 
+/// A policy version no server has: `bench load --transport-only` asks for
+/// it so that the dispatcher answers without running a sandbox.
+pub const MISSING_VERSION: &str = "v0.0.0-transport-only";
+
 /// One benchmark case.
 pub struct Workload {
     /// Policy name.

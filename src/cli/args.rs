@@ -170,6 +170,12 @@ pub struct BenchLoadArgs {
     /// for the normal requests only.
     #[arg(long, value_name = "PERCENT", default_value_t = 0)]
     pub hostile_percent: u32,
+
+    /// Ask for a version of the policy that the server does not have. The
+    /// dispatcher answers every call with an error and runs no sandbox, so
+    /// the result measures the gRPC transport and this client alone.
+    #[arg(long)]
+    pub transport_only: bool,
 }
 
 /// `serve` arguments.

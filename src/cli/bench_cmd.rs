@@ -149,8 +149,16 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
         }
         None => "none".to_string(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let policy_label = if args.transport_only {
+        workload.version = workloads::MISSING_VERSION;
+        format!(
+            "{} (transport only: no sandbox, every call an error)",
+            args.policy
+        )
+    } else {
+        args.policy.clone()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     println!("machine: {}; {} s per level\n", machine(), args.seconds);
@@ -168,6 +176,6 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("load level {concurrency}: {e}"))?;
         results.push(result);
     }
-    println!("{}", load::table(&args.policy, &body_label, &results));
+    println!("{}", load::table(&policy_label, &body_label, &results));
     Ok(ExitCode::SUCCESS)
 }
