@@ -9,9 +9,9 @@
 //!
 //! A job goes to the worker that became idle last. Under light load one or
 //! two workers then take every call with their caches warm, instead of the
-//! calls going round all workers: measured at one call in flight, a server
-//! with one worker spent ~385 µs of worker CPU per call against ~500 µs
-//! with four taking turns, and answered in ~390 µs instead of ~500 µs.
+//! calls going round all workers (a worker that has been idle longest has
+//! the coldest caches). Measured end to end at one call in flight: p50
+//! 538–542 → 481–492 µs (BENCHMARKS.md, session 6).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,8 +48,9 @@ struct Shared<S> {
 
 impl<S> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, Queue<S>> {
-        // A job panicking unwinds only its own worker thread; the queue's
-        // invariants hold at every unlock, so a poisoned lock is still sound.
+        // Jobs run outside the lock, so a panicking job cannot poison it;
+        // and every change made under it is a single push or pop, so the
+        // queue would be consistent even then.
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
