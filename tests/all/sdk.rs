@@ -1,6 +1,6 @@
 //! The SDK contract: context fields, action kinds, metadata, legacy styles.
 
-use policy_host::call::{Action, Headers};
+use policy_host::call::{Action, CallOutput, Headers};
 use policy_host::error::CallError;
 use serde_json::json;
 
@@ -150,6 +150,46 @@ fn a_wrong_return_type_is_an_invalid_result() {
         .unwrap_err();
     assert_eq!(error.error_type(), "invalid_result", "{error}");
     assert!(error.to_string().contains("returned dict"), "{error}");
+}
+
+fn odd_metadata(kind: &str) -> Result<CallOutput, CallError> {
+    harness().call(
+        "probe",
+        request(
+            Headers::new(),
+            None,
+            params(json!({"do": "odd-metadata", "kind": kind})),
+        ),
+    )
+}
+
+#[test]
+fn results_json_cannot_carry_are_invalid_results() {
+    for (kind, what, why) in [
+        ("nan", "ctx.shared.metadata", "Out of range float"),
+        ("circular", "ctx.shared.metadata", "Circular reference"),
+        ("nan-in-action", "the action", "Out of range float"),
+    ] {
+        let error = odd_metadata(kind).unwrap_err();
+        assert_eq!(error.error_type(), "invalid_result", "{kind}: {error}");
+        let message = error.to_string();
+        assert!(message.contains(what), "{kind}: {message}");
+        assert!(message.contains(why), "{kind}: {message}");
+    }
+}
+
+#[test]
+fn metadata_of_other_python_types_is_converted() {
+    let output = odd_metadata("objects").unwrap();
+    assert_eq!(
+        output.updated_metadata,
+        params(json!({
+            "raw": "bytes",
+            "tags": ["only"],
+            "pair": [1, 2],
+            "nested": {"n": [null, true, 1.5]},
+        }))
+    );
 }
 
 #[test]

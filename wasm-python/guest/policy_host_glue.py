@@ -30,6 +30,13 @@ import traceback
 _json_dumps = json.dumps
 _json_loads = json.loads
 _JSONEncoder = json.JSONEncoder
+# The C scanner and encoder constructor behind json.loads / json.dumps, used
+# directly: the Python layers around them (argument checks, whitespace
+# regexes, a new encoder object per call) cost about as much as the parsing
+# and encoding of a typical call's small documents.
+_scan_json = json.decoder.JSONDecoder().scan_once
+_make_json_encoder = json.encoder.c_make_encoder
+_encode_json_string = json.encoder.encode_basestring_ascii
 
 from componentize_py_types import Err
 
@@ -204,11 +211,24 @@ def _response_context(shared, raw):
     return ctx
 
 
+def _parse_json(text):
+    """Parses one JSON document as the host sends it (compact, no
+    surrounding whitespace); anything else goes through json.loads, which
+    accepts whitespace and raises the usual errors."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return _json_loads(text)
+    if end != len(text):
+        return _json_loads(text)
+    return value
+
+
 def _read_inputs(phase):
     """Pulls this call's inputs from the host and builds the SDK objects."""
     try:
-        raw = _json_loads(call_input.context())
-        params = _json_loads(call_input.params())
+        raw = _parse_json(call_input.context())
+        params = _parse_json(call_input.params())
         shared = _shared(raw.get("shared") or {})
         policy_metadata = _metadata(raw.get("policy") or {})
         if phase == "on_request":
@@ -381,14 +401,33 @@ def _json_fallback(value):
     return str(value)
 
 
-# Built once: json.dumps with keyword arguments builds a new encoder on every
-# call, twice per policy call here (measured: half of its cost natively).
-_result_encoder = _JSONEncoder(default=_json_fallback, allow_nan=False, separators=(",", ":"))
+def _result_encoder():
+    """Encodes a value as compact JSON (NaN refused, unknown types through
+    _json_fallback), with one C encoder built here rather than one per call
+    as JSONEncoder.encode does. Falls back to JSONEncoder where the C
+    accelerator is missing."""
+    if _make_json_encoder is None:
+        return _JSONEncoder(default=_json_fallback, allow_nan=False, separators=(",", ":")).encode
+    # Circular references are found through this dict, which the encoder
+    # leaves unclean when encoding fails part way; it is emptied per use.
+    markers = {}
+    encode = _make_json_encoder(
+        markers, _json_fallback, _encode_json_string, None, ":", ",", False, False, False
+    )
+
+    def encode_json(value):
+        markers.clear()
+        return "".join(encode(value, 0))
+
+    return encode_json
+
+
+_encode_result = _result_encoder()
 
 
 def _to_json(value, what):
     try:
-        return _result_encoder.encode(value)
+        return _encode_result(value)
     except (ValueError, TypeError, RecursionError) as error:
         raise _invalid(f"{what} cannot be encoded as JSON: {error}") from None
 

@@ -138,6 +138,18 @@ def on_request(ctx, params):
         return None
     if what == "bad-action":
         return {"set_headers": {}}
+    if what == "odd-metadata":
+        metadata = ctx.shared.metadata
+        kind = params.get("kind")
+        if kind == "nan":
+            metadata["x"] = float("nan")
+        elif kind == "circular":
+            metadata["self"] = metadata
+        elif kind == "nan-in-action":
+            return UpstreamRequestModifications(analytics_metadata={"score": float("inf")})
+        else:
+            metadata.update(raw=b"bytes", tags={"only"}, pair=(1, 2), nested={"n": [None, True, 1.5]})
+        return None
     if what == "random":
         import random
         import uuid
