@@ -249,6 +249,17 @@ pub fn set_header<'a>(output: &'a CallOutput, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("header {name} not set in {output:?}"))
 }
 
+/// A request for the probe policy's `counter` action: it counts calls in a
+/// module global (`x-counter`) and lists the `x-secret` headers it has seen
+/// (`x-seen`), so a fresh instance answers 1 and only `secret`.
+pub fn counter_request(secret: &str) -> CallInput {
+    request(
+        headers(&[("x-secret", secret)]),
+        None,
+        params(serde_json::json!({"do": "counter"})),
+    )
+}
+
 /// A request for the probe policy's `random` action (it sets `x-random`
 /// from Python's `random` and `x-uuid` from `uuid4`).
 pub fn random_request() -> CallInput {

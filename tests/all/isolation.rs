@@ -5,19 +5,14 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use crate::harness::{
-    assert_unseen, harness, headers, params, random_request, request, set_header,
+    assert_unseen, counter_request, harness, params, random_request, request, set_header,
 };
 
 #[test]
 fn module_globals_reset_on_every_call() {
     let h = harness();
     for secret in ["tenant-a-secret", "tenant-b-secret", "tenant-c-secret"] {
-        let input = request(
-            headers(&[("x-secret", secret)]),
-            None,
-            params(json!({"do": "counter"})),
-        );
-        let output = h.call("probe", input).unwrap();
+        let output = h.call("probe", counter_request(secret)).unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1");
         // Only this call's request data is visible: nothing from the previous call.
         assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));

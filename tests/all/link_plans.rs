@@ -7,19 +7,9 @@
 
 use std::sync::Barrier;
 
-use policy_host::call::CallInput;
 use policy_host::sandbox::LimitOverrides;
-use serde_json::json;
 
-use crate::harness::{harness, headers, params, request, set_header};
-
-fn counter_call(secret: &str) -> CallInput {
-    request(
-        headers(&[("x-secret", secret)]),
-        None,
-        params(json!({"do": "counter"})),
-    )
-}
+use crate::harness::{counter_request, harness, set_header};
 
 #[test]
 fn racing_first_instantiations_and_later_replays_all_link_correctly() {
@@ -36,7 +26,7 @@ fn racing_first_instantiations_and_later_replays_all_link_correctly() {
             let (probe, barrier) = (&probe, &barrier);
             scope.spawn(move || {
                 barrier.wait();
-                let output = probe.call(&h.engine, counter_call(secret)).unwrap();
+                let output = probe.call(&h.engine, counter_request(secret)).unwrap();
                 assert_eq!(set_header(&output, "x-counter"), "1");
                 assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
             });
@@ -48,7 +38,7 @@ fn racing_first_instantiations_and_later_replays_all_link_correctly() {
     let ready: Vec<_> = (0..3).map(|_| probe.prepare(&h.engine).unwrap()).collect();
     for (round, ready) in ready.into_iter().enumerate() {
         let secret = format!("replay-{round}");
-        let (result, spent) = probe.call_ready(&h.engine, ready, counter_call(&secret));
+        let (result, spent) = probe.call_ready(&h.engine, ready, counter_request(&secret));
         drop(spent);
         let output = result.unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1", "round {round}");

@@ -12,16 +12,8 @@ use policy_host::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine};
 use serde_json::json;
 
 use crate::harness::{
-    assert_unseen, harness, headers, params, random_request, request, set_header,
+    assert_unseen, counter_request, harness, params, random_request, request, set_header,
 };
-
-fn counter_call(secret: &str) -> CallInput {
-    request(
-        headers(&[("x-secret", secret)]),
-        None,
-        params(json!({"do": "counter"})),
-    )
-}
 
 fn invocation(policy: &str, version: &str, input: CallInput) -> Invocation {
     Invocation {
@@ -85,7 +77,7 @@ fn a_ready_instance_starts_from_the_snapshot() {
     let probe = h.policy("probe");
     for secret in ["tenant-a", "tenant-b"] {
         let ready = probe.prepare(&h.engine).unwrap();
-        let output = call_on(&h.engine, &probe, ready, counter_call(secret)).unwrap();
+        let output = call_on(&h.engine, &probe, ready, counter_request(secret)).unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1");
         assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
     }
@@ -97,7 +89,7 @@ fn a_ready_instance_serves_only_its_own_policy() {
     let h = harness();
     let ready = h.policy("probe").prepare(&h.engine).unwrap();
     let other = h.policy("request-only");
-    let _ = other.call_ready(&h.engine, ready, counter_call("x"));
+    let _ = other.call_ready(&h.engine, ready, counter_request("x"));
 }
 
 /// Calls through a one-worker dispatcher, pausing between calls so the
@@ -142,7 +134,7 @@ fn an_idle_worker_makes_the_next_instance_ahead_and_it_is_fresh() {
     for round in 0..40 {
         let secret = format!("tenant-{round}");
         let output = worker
-            .call_after_a_pause("probe", counter_call(&secret))
+            .call_after_a_pause("probe", counter_request(&secret))
             .unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1", "round {round}");
         assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
@@ -162,12 +154,12 @@ fn a_call_of_another_policy_gets_its_own_instance() {
     let worker = OneWorker::new();
     for round in 0..6 {
         let output = worker
-            .call_after_a_pause("probe", counter_call("a"))
+            .call_after_a_pause("probe", counter_request("a"))
             .unwrap();
         assert_eq!(set_header(&output, "x-counter"), "1");
         // The worker made a probe instance ahead; this call must not get it.
         let other = worker
-            .call_after_a_pause("request-only", counter_call("b"))
+            .call_after_a_pause("request-only", counter_request("b"))
             .unwrap();
         assert!(!other.stats.made_ahead, "round {round}");
     }

@@ -9,6 +9,7 @@
 
 use crate::harness::{core_engine, core_store};
 use policy_host::sandbox::SandboxEngine;
+use policy_host::sandbox::engine::PATCHED_WASMTIME;
 use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
 /// Wasm page size.
@@ -151,7 +152,7 @@ fn enough_skips(engine: &SandboxEngine, round: usize) -> bool {
     /// Stock Wasmtime never skips: its rounds only check the resets.
     const STOCK_ROUNDS: usize = 50;
     let skipped = resets_without_scan(engine);
-    if !PATCHED {
+    if !PATCHED_WASMTIME {
         return round >= STOCK_ROUNDS;
     }
     if round >= MAX_ROUNDS {
@@ -159,9 +160,6 @@ fn enough_skips(engine: &SandboxEngine, round: usize) -> bool {
     }
     skipped >= WANTED
 }
-
-/// Whether this build carries our Wasmtime patches (and so patch 0006).
-const PATCHED: bool = cfg!(feature = "patched-wasmtime");
 
 #[test]
 fn pages_written_again_are_restored_when_the_scan_is_skipped() {
