@@ -12,11 +12,15 @@ use crate::call::{
     PolicyMetadata, RequestChanges, ResponseChanges, SharedContext,
 };
 
+// Empty strings, empty maps and false flags are left out of the context:
+// the glue reads every field with the same default, and each key the guest
+// parses costs it a string, a memo lookup and a dict insert.
+
 #[derive(Serialize)]
 struct GuestContext<'a> {
     phase: &'static str,
-    shared: &'a SharedContext,
-    policy: &'a PolicyMetadata,
+    shared: GuestShared<'a>,
+    policy: GuestPolicy<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<GuestRequest<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -24,24 +28,108 @@ struct GuestContext<'a> {
 }
 
 #[derive(Serialize)]
+struct GuestShared<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    project_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "JsonObject::is_empty")]
+    metadata: &'a JsonObject,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_kind: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_context: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    operation_path: &'a str,
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    auth_context: &'a Headers,
+}
+
+impl<'a> GuestShared<'a> {
+    fn of(shared: &'a SharedContext) -> Self {
+        GuestShared {
+            project_id: &shared.project_id,
+            request_id: &shared.request_id,
+            metadata: &shared.metadata,
+            api_id: &shared.api_id,
+            api_name: &shared.api_name,
+            api_version: &shared.api_version,
+            api_kind: &shared.api_kind,
+            api_context: &shared.api_context,
+            operation_path: &shared.operation_path,
+            auth_context: &shared.auth_context,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GuestPolicy<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    route_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    api_version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    attached_to: &'a str,
+}
+
+impl<'a> GuestPolicy<'a> {
+    fn of(policy: &'a PolicyMetadata) -> Self {
+        GuestPolicy {
+            route_name: &policy.route_name,
+            api_id: &policy.api_id,
+            api_name: &policy.api_name,
+            api_version: &policy.api_version,
+            attached_to: &policy.attached_to,
+        }
+    }
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
+}
+
+#[derive(Serialize)]
 struct GuestRequest<'a> {
+    #[serde(skip_serializing_if = "Headers::is_empty")]
     headers: &'a Headers,
+    #[serde(skip_serializing_if = "str::is_empty")]
     path: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     method: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     authority: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     scheme: &'a str,
+    #[serde(skip_serializing_if = "is_false")]
     body_present: bool,
+    #[serde(skip_serializing_if = "is_false")]
     end_of_stream: bool,
 }
 
 #[derive(Serialize)]
 struct GuestResponse<'a> {
+    #[serde(skip_serializing_if = "Headers::is_empty")]
     request_headers: &'a Headers,
+    #[serde(skip_serializing_if = "str::is_empty")]
     request_path: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     request_method: &'a str,
+    #[serde(skip_serializing_if = "is_false")]
     request_body_present: bool,
+    #[serde(skip_serializing_if = "Headers::is_empty")]
     response_headers: &'a Headers,
     response_status: i32,
+    #[serde(skip_serializing_if = "is_false")]
     response_body_present: bool,
 }
 
@@ -76,8 +164,8 @@ pub fn context_json(input: &CallInput) -> String {
     };
     let context = GuestContext {
         phase: input.phase.as_str(),
-        shared: &input.shared,
-        policy: &input.policy,
+        shared: GuestShared::of(&input.shared),
+        policy: GuestPolicy::of(&input.policy),
         request,
         response,
     };
@@ -229,6 +317,28 @@ mod tests {
     }
 
     #[test]
+    fn empty_fields_are_left_out_and_filled_ones_kept() {
+        let view = RequestView {
+            path: "/p".into(),
+            ..Default::default()
+        };
+        let json = context_json(&input(Exchange::Request(view)));
+        assert_eq!(
+            json,
+            r#"{"phase":"on_request","shared":{"request_id":"r1"},"policy":{},"request":{"path":"/p"}}"#
+        );
+        let view = ResponseView {
+            response_status: 0,
+            ..Default::default()
+        };
+        let json = context_json(&input(Exchange::Response(view)));
+        assert!(
+            json.ends_with(r#""response":{"response_status":0}}"#),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn empty_request_body_is_absent_in_the_response_phase() {
         let view = ResponseView {
             request_body: Some(Bytes::new()),
@@ -238,7 +348,7 @@ mod tests {
         let json = context_json(&input(Exchange::Response(view)));
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["phase"], Phase::OnResponse.as_str());
-        assert_eq!(value["response"]["request_body_present"], false);
+        assert_eq!(value["response"].get("request_body_present"), None);
         assert_eq!(value["response"]["response_body_present"], true);
     }
 

@@ -239,3 +239,108 @@ fn module_level_phases_are_reported() {
     assert!(policy.implements(policy_host::call::Phase::OnRequest));
     assert!(policy.implements(policy_host::call::Phase::OnResponse));
 }
+
+/// Calls the probe's `fields` action on `input` and returns its headers.
+fn fields_seen(input: policy_host::call::CallInput) -> Headers {
+    let output = harness().call("probe", input).unwrap();
+    request_changes(&output).headers.set_headers.clone()
+}
+
+#[test]
+fn empty_context_fields_reach_the_policy_as_sdk_defaults() {
+    let mut input = request(Headers::new(), None, params(json!({"do": "fields"})));
+    input.shared = policy_host::call::SharedContext::default();
+    if let policy_host::call::Exchange::Request(view) = &mut input.exchange {
+        view.path.clear();
+        view.method.clear();
+        view.authority.clear();
+        view.scheme.clear();
+        view.end_of_stream = false;
+    }
+    let seen = fields_seen(input);
+    assert_eq!(
+        seen["x-shared"],
+        r#"{"project_id": "", "request_id": "", "metadata": {}, "api_id": "", "api_name": "", "api_version": "", "api_kind": "", "api_context": "", "operation_path": "", "auth_context": {}}"#
+    );
+    assert_eq!(
+        seen["x-request"],
+        r#"{"headers": {}, "path": "", "method": "", "authority": "", "scheme": ""}"#
+    );
+    assert_eq!(seen["x-body"], "None");
+    assert_eq!(seen["x-equal"], "True");
+    assert_eq!(seen["x-fresh-dicts"], "True");
+}
+
+#[test]
+fn filled_context_fields_reach_the_policy_in_sdk_field_order() {
+    let mut input = request(
+        headers(&[("x-a", "1")]),
+        Some(b""),
+        params(json!({"do": "fields"})),
+    );
+    input.shared = policy_host::call::SharedContext {
+        project_id: "p".into(),
+        request_id: "r".into(),
+        metadata: params(json!({"k": [1]})),
+        api_id: "i".into(),
+        api_name: "n".into(),
+        api_version: "v".into(),
+        api_kind: "REST".into(),
+        api_context: "/c".into(),
+        operation_path: "/o".into(),
+        auth_context: headers(&[("sub", "u")]),
+    };
+    let seen = fields_seen(input);
+    assert_eq!(
+        seen["x-shared"],
+        r#"{"project_id": "p", "request_id": "r", "metadata": {"k": [1]}, "api_id": "i", "api_name": "n", "api_version": "v", "api_kind": "REST", "api_context": "/c", "operation_path": "/o", "auth_context": {"sub": "u"}}"#
+    );
+    assert_eq!(
+        seen["x-shared-attributes"],
+        r#"["project_id", "request_id", "metadata", "api_id", "api_name", "api_version", "api_kind", "api_context", "operation_path", "auth_context"]"#
+    );
+    assert_eq!(
+        seen["x-request"],
+        r#"{"headers": {"x-a": "1"}, "path": "/orders?id=7", "method": "POST", "authority": "api.example.test", "scheme": "https"}"#
+    );
+    assert_eq!(
+        seen["x-body"],
+        "Body(content=b'', end_of_stream=True, present=True)"
+    );
+    assert_eq!(seen["x-equal"], "True");
+}
+
+#[test]
+fn falsy_values_of_the_wrong_type_are_still_invalid_results() {
+    for (field, value, why) in [
+        (
+            "set_headers",
+            json!(""),
+            "set_headers must be a dict, got str",
+        ),
+        (
+            "remove_headers",
+            json!(""),
+            "remove_headers must be a list of strings, got str",
+        ),
+        (
+            "append_headers",
+            json!([]),
+            "append_headers must be a dict, got list",
+        ),
+        ("path", json!(0), "path must be a str or None, got int"),
+    ] {
+        let error = harness()
+            .call(
+                "probe",
+                request(
+                    Headers::new(),
+                    None,
+                    params(json!({"do": "bad-field", "field": field, "value": value})),
+                ),
+            )
+            .unwrap_err();
+        assert_eq!(error.error_type(), "invalid_result", "{field}: {error}");
+        assert!(error.to_string().contains(why), "{field}: {error}");
+    }
+}

@@ -156,59 +156,75 @@ class _ResponseContext(sdk.ResponseContext):
     response_body = _lazy_body("response_body")
 
 
+_new_object = object.__new__
+
+
+def _build(cls, fields):
+    """An instance of the SDK dataclass `cls` whose attributes are `fields`
+    (a dict in field order, defaults included): the object `cls(...)` builds,
+    without running the generated __init__, which costs a Python frame and
+    an attribute store per field."""
+    instance = _new_object(cls)
+    instance.__dict__.update(fields)
+    return instance
+
+
+_SHARED_DEFAULTS = {
+    "project_id": "", "request_id": "", "metadata": None, "api_id": "", "api_name": "",
+    "api_version": "", "api_kind": "", "api_context": "", "operation_path": "", "auth_context": None,
+}
+_METADATA_DEFAULTS = {"route_name": "", "api_id": "", "api_name": "", "api_version": "", "attached_to": ""}
+
+
 def _shared(raw):
-    return sdk.SharedContext(
-        project_id=raw.get("project_id", ""),
-        request_id=raw.get("request_id", ""),
-        metadata=raw.get("metadata") or {},
-        api_id=raw.get("api_id", ""),
-        api_name=raw.get("api_name", ""),
-        api_version=raw.get("api_version", ""),
-        api_kind=raw.get("api_kind", ""),
-        api_context=raw.get("api_context", ""),
-        operation_path=raw.get("operation_path", ""),
-        auth_context=raw.get("auth_context") or {},
-    )
+    fields = _SHARED_DEFAULTS.copy()
+    fields.update(raw)
+    # Fresh dicts where the host sent none: policies may change them.
+    fields["metadata"] = fields["metadata"] or {}
+    fields["auth_context"] = fields["auth_context"] or {}
+    return _build(sdk.SharedContext, fields)
 
 
 def _metadata(raw):
-    return sdk.PolicyMetadata(
-        route_name=raw.get("route_name", ""),
-        api_id=raw.get("api_id", ""),
-        api_name=raw.get("api_name", ""),
-        api_version=raw.get("api_version", ""),
-        attached_to=raw.get("attached_to", ""),
-    )
+    fields = _METADATA_DEFAULTS.copy()
+    fields.update(raw)
+    return _build(sdk.PolicyMetadata, fields)
 
 
 def _request_context(shared, raw):
-    ctx = _RequestContext(
-        shared=shared,
-        headers=raw.get("headers") or {},
-        path=raw.get("path", ""),
-        method=raw.get("method", ""),
-        authority=raw.get("authority", ""),
-        scheme=raw.get("scheme", ""),
-    )
-    if raw.get("body_present"):
-        ctx.body = _body_fetcher(call_input.BodyKind.REQUEST, bool(raw.get("end_of_stream")))
-    return ctx
+    get = raw.get
+    body = None
+    if get("body_present"):
+        body = _body_fetcher(call_input.BodyKind.REQUEST, bool(get("end_of_stream")))
+    # The lazy `body` property keeps its value under "_lazy_body".
+    return _build(_RequestContext, {
+        "shared": shared,
+        "headers": get("headers") or {},
+        "_lazy_body": body,
+        "path": get("path", ""),
+        "method": get("method", ""),
+        "authority": get("authority", ""),
+        "scheme": get("scheme", ""),
+    })
 
 
 def _response_context(shared, raw):
-    ctx = _ResponseContext(
-        shared=shared,
-        request_headers=raw.get("request_headers") or {},
-        request_path=raw.get("request_path", ""),
-        request_method=raw.get("request_method", ""),
-        response_headers=raw.get("response_headers") or {},
-        response_status=int(raw.get("response_status", 200)),
-    )
-    if raw.get("request_body_present"):
-        ctx.request_body = _body_fetcher(call_input.BodyKind.REQUEST, True)
-    if raw.get("response_body_present"):
-        ctx.response_body = _body_fetcher(call_input.BodyKind.RESPONSE, True)
-    return ctx
+    get = raw.get
+    request_body = response_body = None
+    if get("request_body_present"):
+        request_body = _body_fetcher(call_input.BodyKind.REQUEST, True)
+    if get("response_body_present"):
+        response_body = _body_fetcher(call_input.BodyKind.RESPONSE, True)
+    return _build(_ResponseContext, {
+        "shared": shared,
+        "request_headers": get("request_headers") or {},
+        "_lazy_request_body": request_body,
+        "request_path": get("request_path", ""),
+        "request_method": get("request_method", ""),
+        "response_headers": get("response_headers") or {},
+        "_lazy_response_body": response_body,
+        "response_status": int(get("response_status", 200)),
+    })
 
 
 def _parse_json(text):
@@ -235,6 +251,7 @@ def _read_inputs(phase):
             ctx = _request_context(shared, raw["request"])
         else:
             ctx = _response_context(shared, raw["response"])
+        _last_call[0] = raw
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise Err(wit.Failure_InvalidInput(f"{type(error).__name__}: {error}")) from None
     if not isinstance(params, dict):
@@ -277,6 +294,12 @@ def _raised(error):
     )
 
 
+# What the last call built, kept so that it is not freed on return: an
+# instance serves one call and is then discarded whole, so freeing the
+# call's objects one by one would be work for nothing.
+_last_call = [None]
+
+
 def _call(phase):
     ctx, params, policy_metadata = _read_inputs(phase)
     try:
@@ -288,6 +311,7 @@ def _call(phase):
         raise
     except BaseException as error:  # noqa: BLE001  (policy code may raise anything)
         raise _raised(error) from None
+    _last_call[0] = (_last_call[0], ctx, params, policy_metadata, action)
     return _encode(phase, action, ctx.shared.metadata)
 
 
@@ -351,13 +375,24 @@ def _optional_int(value, what):
     return int(value)
 
 
-def _header_changes(action):
-    return {
-        "set_headers": _text_map(action.set_headers, "set_headers"),
-        "remove_headers": _text_list(action.remove_headers, "remove_headers"),
-        "append_headers": _append_map(action.append_headers),
-        "analytics_metadata": action.analytics_metadata or {},
-    }
+def _header_changes(action, kind):
+    """The action's type and its header changes, leaving out the empty ones
+    (the host reads a missing change as none): less to encode and parse."""
+    fields = {"type": kind}
+    if action.set_headers is not None and action.set_headers != {}:
+        fields["set_headers"] = _text_map(action.set_headers, "set_headers")
+    if action.remove_headers is not None and action.remove_headers != []:
+        fields["remove_headers"] = _text_list(action.remove_headers, "remove_headers")
+    if action.append_headers is not None and action.append_headers != {}:
+        fields["append_headers"] = _append_map(action.append_headers)
+    if action.analytics_metadata:
+        fields["analytics_metadata"] = action.analytics_metadata
+    return fields
+
+
+def _set_unless_none(fields, key, value):
+    if value is not None:
+        fields[key] = value
 
 
 def _encode_action(phase, action):
@@ -365,10 +400,9 @@ def _encode_action(phase, action):
     if action is None:
         return None, None
     if phase == "on_request" and isinstance(action, sdk.UpstreamRequestModifications):
-        fields = _header_changes(action)
-        fields["type"] = "UpstreamRequestModifications"
-        fields["path"] = _optional_text(action.path, "path")
-        fields["method"] = _optional_text(action.method, "method")
+        fields = _header_changes(action, "UpstreamRequestModifications")
+        _set_unless_none(fields, "path", _optional_text(action.path, "path"))
+        _set_unless_none(fields, "method", _optional_text(action.method, "method"))
         return fields, _body_bytes(action.body)
     if phase == "on_request" and isinstance(action, sdk.ImmediateResponse):
         status = _optional_int(action.status_code, "status_code")
@@ -380,9 +414,8 @@ def _encode_action(phase, action):
         }
         return fields, _body_bytes(action.body)
     if phase == "on_response" and isinstance(action, sdk.UpstreamResponseModifications):
-        fields = _header_changes(action)
-        fields["type"] = "UpstreamResponseModifications"
-        fields["status_code"] = _optional_int(action.status_code, "status_code")
+        fields = _header_changes(action, "UpstreamResponseModifications")
+        _set_unless_none(fields, "status_code", _optional_int(action.status_code, "status_code"))
         return fields, _body_bytes(action.body)
     expected = (
         "UpstreamRequestModifications, ImmediateResponse or None"
@@ -543,6 +576,7 @@ def _warm_up():
         sys.setrecursionlimit = set_recursion_limit
         set_recursion_limit(recursion_limit)
         _restore_modules(modules)
+        _last_call[0] = None
         for namespace, saved in glue_namespaces:
             namespace.update(saved)
     _warm_up_marker("end")

@@ -138,6 +138,44 @@ def on_request(ctx, params):
         return None
     if what == "bad-action":
         return {"set_headers": {}}
+    if what == "bad-field":
+        # One field of the action set to params["value"], e.g. set_headers="".
+        return UpstreamRequestModifications(**{params["field"]: params["value"]})
+    if what == "fields":
+        # Every context field, and whether the objects equal the ones the
+        # SDK's own constructors build from the same values.
+        import dataclasses
+
+        from sdk.policy import Body, RequestContext, SharedContext
+
+        shared = dataclasses.asdict(ctx.shared)
+        body = ctx.body
+        rebuilt = RequestContext(
+            shared=SharedContext(**shared),
+            headers=dict(ctx.headers),
+            body=Body(**dataclasses.asdict(body)) if body is not None else None,
+            path=ctx.path,
+            method=ctx.method,
+            authority=ctx.authority,
+            scheme=ctx.scheme,
+        )
+        names = [field.name for field in dataclasses.fields(RequestContext)]
+        equal = (
+            isinstance(ctx, RequestContext)
+            and ctx.shared == rebuilt.shared
+            and [getattr(ctx, name) for name in names] == [getattr(rebuilt, name) for name in names]
+        )
+        request = {name: getattr(ctx, name) for name in ("headers", "path", "method", "authority", "scheme")}
+        return UpstreamRequestModifications(
+            set_headers={
+                "x-shared": json.dumps(shared),
+                "x-shared-attributes": json.dumps(list(vars(ctx.shared))),
+                "x-request": json.dumps(request),
+                "x-body": repr(body),
+                "x-equal": str(equal),
+                "x-fresh-dicts": str(ctx.shared.metadata is not ctx.shared.auth_context),
+            }
+        )
     if what == "odd-metadata":
         metadata = ctx.shared.metadata
         kind = params.get("kind")
