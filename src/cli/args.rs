@@ -209,6 +209,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_make_ahead: bool,
 
+    /// Time slice, in microseconds, that an idle worker asks the kernel for
+    /// while the load is light (at least two other workers idle), so that
+    /// it runs at once when a call wakes it instead of waiting behind
+    /// another worker's after-call work. Linux 6.12 or later (older kernels
+    /// ignore it); 0 keeps the kernel's default slice.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 100)]
+    pub wake_slice_us: u64,
+
     /// Calls in flight per stream; past it, reading from the stream pauses.
     #[arg(long, env = "PYTHON_POLICY_MAX_CONCURRENT", default_value_t = 100)]
     pub max_concurrent: usize,

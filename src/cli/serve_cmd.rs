@@ -48,6 +48,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let worker_options = WorkerOptions {
         count: workers,
         make_ahead: !args.no_make_ahead,
+        wake_slice: (args.wake_slice_us > 0).then(|| Duration::from_micros(args.wake_slice_us)),
     };
     let dispatcher = Arc::new(Dispatcher::new(
         Arc::new(engine),
@@ -76,6 +77,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         tracing::info!(
             socket = %config.socket.display(), policies, workers,
             make_ahead = worker_options.make_ahead,
+            wake_slice_us = args.wake_slice_us,
             max_concurrent = config.stream.max_in_flight,
             startup_ms = started.elapsed().as_millis() as u64,
             "serving"

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -55,14 +56,25 @@ pub struct WorkerOptions {
     /// Whether an idle worker instantiates the policy it ran last ahead of
     /// its next call (see [`super::ahead`]).
     pub make_ahead: bool,
+    /// The time slice a worker asks for before sleeping at light load, so
+    /// that it runs as soon as a call wakes it ([`super::workers`]); `None`
+    /// keeps the kernel's default.
+    pub wake_slice: Option<Duration>,
 }
 
+/// The default [`WorkerOptions::wake_slice`]: the shortest the kernel
+/// grants. A worker woken with it preempts a default-slice thread (another
+/// worker's after-call work) at once.
+pub const DEFAULT_WAKE_SLICE: Duration = Duration::from_micros(100);
+
 impl WorkerOptions {
-    /// `count` workers that instantiate ahead when idle (the default).
+    /// `count` workers that instantiate ahead when idle and use the default
+    /// wake slice.
     pub fn new(count: usize) -> Self {
         WorkerOptions {
             count,
             make_ahead: true,
+            wake_slice: Some(DEFAULT_WAKE_SLICE),
         }
     }
 }
@@ -126,7 +138,7 @@ impl Dispatcher {
         workers: WorkerOptions,
         caps: InputCaps,
     ) -> Self {
-        let pool = WorkerPool::new(workers.count, |_| {
+        let pool = WorkerPool::new(workers.count, workers.wake_slice, |_| {
             SandboxWorker::new(engine.clone(), workers.make_ahead)
         });
         Dispatcher {

@@ -5,8 +5,11 @@ pub mod ahead;
 pub mod dispatcher;
 pub mod loader;
 pub mod registry;
+pub mod wake_slice;
 pub mod workers;
 
-pub use dispatcher::{Dispatcher, InputCaps, Invocation, PendingCall, WorkerOptions, check_caps};
+pub use dispatcher::{
+    DEFAULT_WAKE_SLICE, Dispatcher, InputCaps, Invocation, PendingCall, WorkerOptions, check_caps,
+};
 pub use loader::{LoadPolicyError, LoadedPolicy, load_directory, load_policy};
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};
