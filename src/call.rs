@@ -66,44 +66,64 @@ impl FromStr for Phase {
 }
 
 /// `SharedContext`: per-request data shared by every policy in the chain.
+///
+/// Serialized (as part of the guest's context JSON) without its empty
+/// fields: a missing field has the SDK's default, and every key costs the
+/// guest a parse step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SharedContext {
     /// The gateway project.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub project_id: String,
     /// The gateway's id for the client request.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub request_id: String,
     /// Metadata policies may read and change.
+    #[serde(skip_serializing_if = "JsonObject::is_empty")]
     pub metadata: JsonObject,
     /// The API the request is for.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_id: String,
     /// The API's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_name: String,
     /// The API's version.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// The API's kind (REST, …).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_kind: String,
     /// The API's base path.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_context: String,
     /// The matched operation's path template.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub operation_path: String,
     /// What authentication established about the caller.
+    #[serde(skip_serializing_if = "Headers::is_empty")]
     pub auth_context: Headers,
 }
 
 /// `PolicyMetadata`: where the policy is attached in the gateway config.
+/// Serialized without its empty fields, like [`SharedContext`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicyMetadata {
     /// The route the policy runs on.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub route_name: String,
     /// The API's id.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_id: String,
     /// The API's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_name: String,
     /// The API's version.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// What the policy is attached to (API, operation, …).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub attached_to: String,
 }
 

@@ -26,18 +26,20 @@ def body(text):
 
 
 def context():
+    # The context JSON leaves out empty fields; missing ones get the SDK's defaults.
     raw = spec["context"]
     if spec["phase"] == "on_request":
         r = raw["request"]
         return sdk.RequestContext(
-            shared=shared(raw["shared"]), headers=dict(r["headers"]), body=body(spec["bodies"].get("request")),
-            path=r["path"], method=r["method"], authority=r["authority"], scheme=r["scheme"],
+            shared=shared(raw["shared"]), headers=dict(r.get("headers", {})),
+            body=body(spec["bodies"].get("request")), path=r.get("path", ""), method=r.get("method", ""),
+            authority=r.get("authority", ""), scheme=r.get("scheme", ""),
         )
     r = raw["response"]
     return sdk.ResponseContext(
-        shared=shared(raw["shared"]), request_headers=dict(r["request_headers"]),
-        request_body=body(spec["bodies"].get("request")), request_path=r["request_path"],
-        request_method=r["request_method"], response_headers=dict(r["response_headers"]),
+        shared=shared(raw["shared"]), request_headers=dict(r.get("request_headers", {})),
+        request_body=body(spec["bodies"].get("request")), request_path=r.get("request_path", ""),
+        request_method=r.get("request_method", ""), response_headers=dict(r.get("response_headers", {})),
         response_body=body(spec["bodies"].get("response")), response_status=r["response_status"],
     )
 

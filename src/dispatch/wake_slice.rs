@@ -11,7 +11,8 @@
 //! call wakes it, it runs at once instead of queueing behind another
 //! worker's after-call work (dropping a store, making the next instance);
 //! that work, and every call under load, runs with the kernel's default
-//! slice. Older kernels accept the call and ignore the value.
+//! slice. On older kernels (which accept the call and ignore the value) the
+//! pool does not ask; see [`supported`].
 
 use std::cell::Cell;
 use std::io;

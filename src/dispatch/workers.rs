@@ -197,7 +197,10 @@ fn ask_for_slice<S>(shared: &Shared<S>, slice: Option<Duration>) {
         return;
     }
     if let Err(error) = super::wake_slice::set_thread_slice(slice) {
-        tracing::debug!(%error, "setting a worker's time slice failed");
+        static REPORTED: std::sync::Once = std::sync::Once::new();
+        REPORTED.call_once(|| {
+            tracing::warn!(%error, "cannot set a worker's time slice (is sched_setattr filtered?); workers keep the default slice");
+        });
     }
 }
 

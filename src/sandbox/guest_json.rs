@@ -12,86 +12,20 @@ use crate::call::{
     PolicyMetadata, RequestChanges, ResponseChanges, SharedContext,
 };
 
-// Empty strings, empty maps and false flags are left out of the context:
+// Empty strings, empty maps and false flags are left out of the context
+// (here, and by the serde attributes of SharedContext and PolicyMetadata):
 // the glue reads every field with the same default, and each key the guest
 // parses costs it a string, a memo lookup and a dict insert.
 
 #[derive(Serialize)]
 struct GuestContext<'a> {
     phase: &'static str,
-    shared: GuestShared<'a>,
-    policy: GuestPolicy<'a>,
+    shared: &'a SharedContext,
+    policy: &'a PolicyMetadata,
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<GuestRequest<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response: Option<GuestResponse<'a>>,
-}
-
-#[derive(Serialize)]
-struct GuestShared<'a> {
-    #[serde(skip_serializing_if = "str::is_empty")]
-    project_id: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    request_id: &'a str,
-    #[serde(skip_serializing_if = "JsonObject::is_empty")]
-    metadata: &'a JsonObject,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_id: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_name: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_version: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_kind: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_context: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    operation_path: &'a str,
-    #[serde(skip_serializing_if = "Headers::is_empty")]
-    auth_context: &'a Headers,
-}
-
-impl<'a> GuestShared<'a> {
-    fn of(shared: &'a SharedContext) -> Self {
-        GuestShared {
-            project_id: &shared.project_id,
-            request_id: &shared.request_id,
-            metadata: &shared.metadata,
-            api_id: &shared.api_id,
-            api_name: &shared.api_name,
-            api_version: &shared.api_version,
-            api_kind: &shared.api_kind,
-            api_context: &shared.api_context,
-            operation_path: &shared.operation_path,
-            auth_context: &shared.auth_context,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct GuestPolicy<'a> {
-    #[serde(skip_serializing_if = "str::is_empty")]
-    route_name: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_id: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_name: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    api_version: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    attached_to: &'a str,
-}
-
-impl<'a> GuestPolicy<'a> {
-    fn of(policy: &'a PolicyMetadata) -> Self {
-        GuestPolicy {
-            route_name: &policy.route_name,
-            api_id: &policy.api_id,
-            api_name: &policy.api_name,
-            api_version: &policy.api_version,
-            attached_to: &policy.attached_to,
-        }
-    }
 }
 
 fn is_false(flag: &bool) -> bool {
@@ -164,8 +98,8 @@ pub fn context_json(input: &CallInput) -> String {
     };
     let context = GuestContext {
         phase: input.phase.as_str(),
-        shared: GuestShared::of(&input.shared),
-        policy: GuestPolicy::of(&input.policy),
+        shared: &input.shared,
+        policy: &input.policy,
         request,
         response,
     };
