@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::call::Phase;
+use crate::dispatch::DEFAULT_WAKE_SLICE;
 
 /// Runs third-party Python gateway policies, each call in a fresh
 /// WebAssembly sandbox with memory, fuel and deadline limits.
@@ -212,9 +213,9 @@ pub struct ServeArgs {
     /// Time slice, in microseconds, that an idle worker asks the kernel for
     /// while the load is light (at least two other workers idle), so that
     /// it runs at once when a call wakes it instead of waiting behind
-    /// another worker's after-call work. Linux 6.12 or later (older kernels
-    /// ignore it); 0 keeps the kernel's default slice.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = 100)]
+    /// another worker's after-call work. Needs Linux 6.12 or later (on older
+    /// kernels it has no effect); 0 keeps the kernel's default slice.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_WAKE_SLICE.as_micros() as u64)]
     pub wake_slice_us: u64,
 
     /// Calls in flight per stream; past it, reading from the stream pauses.

@@ -233,11 +233,11 @@ def _parse_json(text):
     accepts whitespace and raises the usual errors."""
     try:
         value, end = _scan_json(text, 0)
+        if end == len(text):
+            return value
     except StopIteration:
-        return _json_loads(text)
-    if end != len(text):
-        return _json_loads(text)
-    return value
+        pass
+    return _json_loads(text)
 
 
 def _read_inputs(phase):
