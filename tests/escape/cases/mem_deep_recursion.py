@@ -1,5 +1,5 @@
 # tries: exhaust the stack with unbounded recursion (recursion limit lifted)
-# expect: error memory_limit|sandbox_trap|execution_error
+# expect: error memory_limit|sandbox_trap|execution_error|timeout
 import sys
 
 
