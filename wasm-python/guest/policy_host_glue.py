@@ -22,6 +22,7 @@ import sys
 import policy_host_preload  # noqa: F401  (the standard library every call can use)
 import policy_host_output
 
+import dataclasses
 import json
 import traceback
 
@@ -169,11 +170,17 @@ def _build(cls, fields):
     return instance
 
 
-_SHARED_DEFAULTS = {
-    "project_id": "", "request_id": "", "metadata": None, "api_id": "", "api_name": "",
-    "api_version": "", "api_kind": "", "api_context": "", "operation_path": "", "auth_context": None,
-}
-_METADATA_DEFAULTS = {"route_name": "", "api_id": "", "api_name": "", "api_version": "", "attached_to": ""}
+def _field_defaults(cls):
+    """The SDK dataclass `cls`'s fields in order, each with its default
+    (None for a field whose default comes from a factory)."""
+    return {
+        field.name: None if field.default is dataclasses.MISSING else field.default
+        for field in dataclasses.fields(cls)
+    }
+
+
+_SHARED_DEFAULTS = _field_defaults(sdk.SharedContext)
+_METADATA_DEFAULTS = _field_defaults(sdk.PolicyMetadata)
 
 
 def _shared(raw):
@@ -241,7 +248,8 @@ def _parse_json(text):
 
 
 def _read_inputs(phase):
-    """Pulls this call's inputs from the host and builds the SDK objects."""
+    """Pulls this call's inputs from the host and builds the SDK objects;
+    returns the parsed context too, which _call keeps with them."""
     try:
         raw = _parse_json(call_input.context())
         params = _parse_json(call_input.params())
@@ -251,12 +259,11 @@ def _read_inputs(phase):
             ctx = _request_context(shared, raw["request"])
         else:
             ctx = _response_context(shared, raw["response"])
-        _last_call[0] = raw
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise Err(wit.Failure_InvalidInput(f"{type(error).__name__}: {error}")) from None
     if not isinstance(params, dict):
         raise Err(wit.Failure_InvalidInput("params must be a JSON object"))
-    return ctx, params, policy_metadata
+    return raw, ctx, params, policy_metadata
 
 
 # --- calling the policy ------------------------------------------------------
@@ -301,7 +308,7 @@ _last_call = [None]
 
 
 def _call(phase):
-    ctx, params, policy_metadata = _read_inputs(phase)
+    raw, ctx, params, policy_metadata = _read_inputs(phase)
     try:
         function = _entry_point(phase, policy_metadata, params)
         if function is None:
@@ -311,7 +318,7 @@ def _call(phase):
         raise
     except BaseException as error:  # noqa: BLE001  (policy code may raise anything)
         raise _raised(error) from None
-    _last_call[0] = (_last_call[0], ctx, params, policy_metadata, action)
+    _last_call[0] = (raw, ctx, params, policy_metadata, action)
     return _encode(phase, action, ctx.shared.metadata)
 
 
