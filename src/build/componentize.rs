@@ -21,6 +21,9 @@ const GLUE_ERROR_PREFIX: &str = "policy-host-build-error: ";
 /// and `end` around its warm-up: componentize-py shows the guest's output
 /// only after it exits, but the staged directories are writable.
 const WARM_UP_MARKER_FILE: &str = "glue/policy_host_warm_up.txt";
+/// Where the glue lists the snapshot's objects (relative to the staging
+/// directory; the glue's `SNAPSHOT_OBJECTS_FILE`).
+pub const SNAPSHOT_OBJECTS_FILE: &str = "glue/policy_host_snapshot_objects.bin";
 /// How often the watchdog looks at the marker file.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -86,6 +89,7 @@ pub fn componentize(
     command.arg("-o").arg(output);
     let marker = staging.join(WARM_UP_MARKER_FILE);
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(staging.join(SNAPSHOT_OBJECTS_FILE));
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command
         .stdin(Stdio::null())

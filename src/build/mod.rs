@@ -5,6 +5,7 @@
 mod componentize;
 mod dependencies;
 mod guest_files;
+pub mod immortal;
 mod pipeline;
 pub mod snapshot;
 mod toolchain;

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::componentize::{self, ComponentizeError, Deadlines};
 use super::dependencies::{self, DependencyError};
 use super::guest_files::{self, GUEST_FILES};
+use super::immortal;
 use super::snapshot;
 use super::toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};
 use crate::cache::{ArtifactCache, ArtifactKind};
@@ -22,7 +23,7 @@ use crate::sandbox::bindings::WIT_PACKAGE;
 const SNAPSHOT_MEMORY_DIVISOR: u64 = 2;
 
 /// Bumped whenever the pipeline changes what it produces.
-const PIPELINE_VERSION: &str = "policy-host build 2";
+const PIPELINE_VERSION: &str = "policy-host build 3";
 
 /// Why a build failed; every message names what the author should fix.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,9 @@ pub struct BuildOptions {
     pub rebuild: bool,
     /// How long componentize-py and the warm-up inside it may take.
     pub deadlines: Deadlines,
+    /// Leave the snapshot's objects mortal (see [`immortal`]): slower
+    /// calls, for A/B measurements. Part of the cache key.
+    pub mortal_snapshot: bool,
 }
 
 /// Builds policy packages into components.
@@ -98,7 +102,7 @@ impl<'a> Builder<'a> {
     pub fn build(&self, dir: &Path, report: &dyn Fn(&str)) -> Result<BuiltPolicy, BuildError> {
         let package = PolicyPackage::read(dir)?;
         let requirements = parse_requirements(&package.requirements_text())?;
-        let source_hash = source_hash(&package);
+        let source_hash = source_hash(&package, self.options.mortal_snapshot);
         if !self.options.rebuild
             && let Some(wasm) = self
                 .cache
@@ -132,7 +136,12 @@ impl<'a> Builder<'a> {
             .limit_overrides()
             .apply_to(Limits::default())
             .map_or(Limits::default().memory_bytes, |limits| limits.memory_bytes);
-        let raw = self.componentize(staging.path(), &output, memory_limit, report)?;
+        let mut raw = self.componentize(staging.path(), &output, memory_limit, report)?;
+        if self.options.mortal_snapshot {
+            report("--mortal-snapshot: leaving the snapshot's objects mortal");
+        } else {
+            mark_snapshot_immortal(staging.path(), &mut raw, report);
+        }
         let manifest = Manifest {
             format: manifest::FORMAT,
             name: package.definition.name.clone(),
@@ -204,6 +213,40 @@ impl Builder<'_> {
     }
 }
 
+/// Marks the snapshot's objects immortal in `wasm` (see
+/// [`immortal`](super::immortal)). A component left unmarked is only slower,
+/// so a failure is reported and the build goes on.
+fn mark_snapshot_immortal(staging: &Path, wasm: &mut [u8], report: &dyn Fn(&str)) {
+    let outcome = read_snapshot_objects(staging)
+        .map_err(|error| error.to_string())
+        .and_then(|objects| immortal::mark_immortal(wasm, &objects).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(marked) => report(&format!(
+            "marked {} snapshot object(s) immortal ({} skipped)",
+            marked.marked, marked.skipped
+        )),
+        Err(why) => report(&format!(
+            "warning: snapshot objects left mortal (calls will be slower): {why}"
+        )),
+    }
+}
+
+/// The glue's object list, read through a handle on the staging directory
+/// (the guest wrote it: a symlink must not lead the read outside).
+fn read_snapshot_objects(staging: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let dir = cap_std::fs::Dir::open_ambient_dir(staging, cap_std::ambient_authority())?;
+    let mut objects = Vec::new();
+    dir.open(componentize::SNAPSHOT_OBJECTS_FILE)?
+        .take(MAX_SNAPSHOT_OBJECTS_BYTES)
+        .read_to_end(&mut objects)?;
+    Ok(objects)
+}
+
+/// A bound on the object list: 8 bytes per object, and no snapshot holds
+/// millions of objects.
+const MAX_SNAPSHOT_OBJECTS_BYTES: u64 = 64 << 20;
+
 /// Writes the package's files (already read and checked) into `staging/app`,
 /// and the WIT, glue and SDK beside them.
 fn stage_package(package: &PolicyPackage, staging: &Path) -> Result<(), BuildError> {
@@ -220,8 +263,8 @@ fn stage_package(package: &PolicyPackage, staging: &Path) -> Result<(), BuildErr
 }
 
 /// Hash of everything a build reads: pipeline and toolchain versions, the
-/// guest files and every package file.
-fn source_hash(package: &PolicyPackage) -> String {
+/// snapshot mode, the guest files and every package file.
+fn source_hash(package: &PolicyPackage, mortal_snapshot: bool) -> String {
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
@@ -229,6 +272,11 @@ fn source_hash(package: &PolicyPackage) -> String {
     };
     field(PIPELINE_VERSION.as_bytes());
     field(COMPONENTIZE_PY_VERSION.as_bytes());
+    field(if mortal_snapshot {
+        b"mortal"
+    } else {
+        b"immortal"
+    });
     for file in GUEST_FILES {
         field(file.staged_at.as_bytes());
         field(file.contents.as_bytes());

@@ -311,6 +311,13 @@ pub struct ToolchainArgs {
     /// bound; past it the policy is built without the warm-up.)
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub build_timeout: u64,
+
+    /// Leave the snapshot's Python objects mortal: every call then writes
+    /// the reference counts of the objects it uses, and each fresh
+    /// instance's reset copies those pages back. Slower; for A/B
+    /// measurements of the immortal snapshot (docs/guest.md).
+    #[arg(long)]
+    pub mortal_snapshot: bool,
 }
 
 /// `build` arguments.

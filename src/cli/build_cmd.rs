@@ -21,6 +21,7 @@ pub fn builder<'a>(args: &ToolchainArgs, cache: &'a ArtifactCache) -> Builder<'a
         cache,
         BuildOptions {
             rebuild: args.rebuild,
+            mortal_snapshot: args.mortal_snapshot,
             deadlines: Deadlines {
                 total: std::time::Duration::from_secs(args.build_timeout),
                 ..Deadlines::default()

@@ -93,11 +93,16 @@ impl Harness {
     /// Builds `dir`, at most [`PARALLEL_BUILDS`] at once across the test
     /// run (componentize-py runs mostly on one core).
     pub fn try_build(&self, dir: &Path) -> Result<Vec<u8>, BuildError> {
+        self.try_build_with(dir, BuildOptions::default())
+    }
+
+    /// [`Harness::try_build`] with `options`.
+    pub fn try_build_with(&self, dir: &Path, options: BuildOptions) -> Result<Vec<u8>, BuildError> {
         let _slot = BuildSlot::take();
         let builder = Builder::new(
             Toolchain::new(Toolchain::default_venv()),
             &self.cache,
-            BuildOptions::default(),
+            options,
         );
         builder
             .build(dir, &|line| eprintln!("{}: {line}", dir.display()))

@@ -6,6 +6,7 @@ mod escape;
 mod grpc;
 mod harness;
 mod hostile_inputs;
+mod immortal_snapshot;
 mod isolation;
 mod lifecycle;
 mod limits;

@@ -571,10 +571,11 @@ def _warm_up():
     modules = dict(sys.modules)
     _warm_up_marker("begin")
     try:
+        handler = Handler()
         for phase in ("on_request", "on_response") * WARM_UP_PASSES:
             warm.phase = phase
             try:
-                _call(phase)
+                getattr(handler, phase)()
             except BaseException:  # noqa: BLE001  (warm-up must never fail the build)
                 pass
     finally:
@@ -633,8 +634,6 @@ def _warm_up_stand_in(ctx, params):
     return sdk.UpstreamResponseModifications(set_headers={"x-warm-up": "1"}, status_code=200)
 
 
-_warm_up()
-
 
 class Handler(wit_world.exports.Handler):
     """The component's `handler` export."""
@@ -658,3 +657,69 @@ class Handler(wit_world.exports.Handler):
             return _call("on_response")
         finally:
             policy_host_output.end_call()
+
+
+_warm_up()
+
+
+def _snapshot_objects():
+    """Every live object the snapshot holds that is not immortal yet, found
+    by walking from the garbage collector's objects through their referents
+    (plus what the collector does not see: constants of code objects and the
+    dictionaries of built-in types)."""
+    import gc
+
+    # Unreachable cycles go first: listed, they would be kept in every instance.
+    gc.collect()
+    is_immortal, referents, code_type = sys._is_immortal, gc.get_referents, type(_snapshot_objects.__code__)
+    seen, found = set(), []
+    pending = gc.get_objects()
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if not is_immortal(obj):
+            found.append(obj)
+        pending.extend(referents(obj))
+        if type(obj) is code_type:
+            pending.extend(obj.co_consts)
+        elif isinstance(obj, type):
+            pending.extend(referents(vars(obj)))
+    return found
+
+
+def _mark_snapshot_immortal():
+    """Tells the builder where the snapshot's objects are, so it can mark
+    them immortal in the image (see docs/guest.md, "Immortal snapshot").
+
+    A call then writes no reference count of an object it only uses: without
+    this, every object a call touches dirties its page, and each fresh
+    instance's reset copies those pages back. The objects stay alive through
+    `_SNAPSHOT_OBJECTS` until the snapshot is taken, so each address written
+    here holds that object in the image. The collector's objects are frozen
+    too: a collection during a call then leaves them (and their pages) alone.
+    """
+    import array
+    import gc
+    import os
+
+    # The builder writes CPython 3.14's immortal count for 32-bit targets.
+    if sys.version_info[:2] != (3, 14) or sys.maxsize != 2**31 - 1:
+        return
+    global _SNAPSHOT_OBJECTS
+    _SNAPSHOT_OBJECTS = _snapshot_objects()
+    gc.freeze()
+    table = array.array("I")  # little-endian u32s: WebAssembly's byte order
+    for obj in _SNAPSHOT_OBJECTS:
+        table.append(id(obj))
+        table.append(id(type(obj)))
+    try:
+        with open(os.path.join(os.path.dirname(__file__), SNAPSHOT_OBJECTS_FILE), "wb") as out:
+            out.write(table.tobytes())
+    except OSError:
+        pass
+
+
+SNAPSHOT_OBJECTS_FILE = "policy_host_snapshot_objects.bin"
+_mark_snapshot_immortal()

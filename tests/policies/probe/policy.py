@@ -91,6 +91,20 @@ def on_request(ctx, params):
         )
     if what == "none":
         return None
+    if what == "immortal":
+        # Which objects a call sees as immortal (no reference-count writes):
+        # the snapshot's, and not the ones the call makes.
+        import sys
+
+        made_in_the_call = [what]
+        return UpstreamRequestModifications(
+            set_headers={
+                "x-module": str(sys._is_immortal(sys.modules[__name__])),
+                "x-handler": str(sys._is_immortal(on_request)),
+                "x-module-state": str(sys._is_immortal(SEEN)),
+                "x-call-object": str(sys._is_immortal(made_in_the_call)),
+            }
+        )
     if what == "dirty":
         # Dirty many disjoint regions of linear memory (far more than 32),
         # leave a marker in module state, and report the marker seen on entry.
