@@ -8,9 +8,16 @@
 //!
 //! Compiled code is loaded as trusted machine code: the cache directory must
 //! be writable only by the user running policy-host.
+//!
+//! The cache is bounded: each write that takes it over its size limit
+//! removes the least recently used artifacts (by modification time, which
+//! every read refreshes) until it fits again. Rebuilt policies, new glue and
+//! new engine versions otherwise leave old artifacts behind forever, at tens
+//! of megabytes each.
 
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
@@ -40,10 +47,38 @@ impl ArtifactKind {
     }
 }
 
+/// The size limit when `$POLICY_HOST_CACHE_MAX_MIB` is unset: 10 GiB, room
+/// for ~130 policies (a header policy's component is ~24 MB, its compiled
+/// code ~50 MB).
+pub const DEFAULT_MAX_MIB: u64 = 10 * 1024;
+
+/// Environment variable overriding [`DEFAULT_MAX_MIB`].
+pub const MAX_MIB_VARIABLE: &str = "POLICY_HOST_CACHE_MAX_MIB";
+
+/// A temporary file older than this is left over from a crashed write.
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+
 /// The artifact cache.
 pub struct ArtifactCache {
     root: Dir,
     path: PathBuf,
+    max_bytes: u64,
+}
+
+/// What one eviction pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// Files removed.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// One file in the cache, as eviction sees it.
+struct Entry {
+    name: String,
+    bytes: u64,
+    used: SystemTime,
 }
 
 impl ArtifactCache {
@@ -60,7 +95,8 @@ impl ArtifactCache {
         home.join(".cache").join("policy-host")
     }
 
-    /// Opens (creating it if needed) the cache at `path`.
+    /// Opens (creating it if needed) the cache at `path`, limited to
+    /// `$POLICY_HOST_CACHE_MAX_MIB` (default [`DEFAULT_MAX_MIB`]).
     pub fn open(path: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(path)?;
         let root = Dir::open_ambient_dir(path, ambient_authority())?;
@@ -70,7 +106,14 @@ impl ArtifactCache {
         Ok(ArtifactCache {
             root,
             path: path.to_path_buf(),
+            max_bytes: max_mib(std::env::var(MAX_MIB_VARIABLE))?.saturating_mul(1 << 20),
         })
+    }
+
+    /// The same cache with its size limit set to `max_bytes`.
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Where the cache lives, for messages.
@@ -93,22 +136,29 @@ impl ArtifactCache {
         Ok(format!("{}/{key}.{}", kind.dir_name(), kind.extension()))
     }
 
-    /// The cached artifact, if present.
+    /// The cached artifact, if present (marked as just used).
     pub fn get(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match self.root.read(Self::file_name(kind, key)?) {
-            Ok(bytes) => Ok(Some(bytes)),
+        let name = Self::file_name(kind, key)?;
+        match self.root.read(&name) {
+            Ok(bytes) => {
+                self.mark_used(&name);
+                Ok(Some(bytes))
+            }
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
     }
 
-    /// The path of a cached artifact, if present, for loaders that map the
-    /// file instead of reading it. The key is checked to be a plain name, so
-    /// the path stays inside the cache directory.
+    /// The path of a cached artifact, if present (marked as just used), for
+    /// loaders that map the file instead of reading it. The key is checked to
+    /// be a plain name, so the path stays inside the cache directory.
     pub fn existing_path(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<PathBuf>> {
         let name = Self::file_name(kind, key)?;
         match self.root.metadata(&name) {
-            Ok(metadata) if metadata.is_file() => Ok(Some(self.path.join(name))),
+            Ok(metadata) if metadata.is_file() => {
+                self.mark_used(&name);
+                Ok(Some(self.path.join(name)))
+            }
             Ok(_) => Ok(None),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
@@ -126,7 +176,108 @@ impl ArtifactCache {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        self.root.rename(&temporary, &self.root, &name)
+        self.root.rename(&temporary, &self.root, &name)?;
+        match self.evict_beyond_limit(&name) {
+            Ok(evicted) if evicted.files > 0 => tracing::info!(
+                cache = %self.path.display(),
+                files = evicted.files,
+                mib = evicted.bytes >> 20,
+                limit_mib = self.max_bytes >> 20,
+                "artifact cache over its limit: removed the least recently used artifacts"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                cache = %self.path.display(),
+                "artifact cache eviction failed (the cache may grow past its limit): {error}"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Refreshes `name`'s modification time, the recency eviction goes by.
+    /// Best effort: a cache that cannot be touched is only evicted sooner.
+    fn mark_used(&self, name: &str) {
+        if let Ok(file) = self.root.open(name) {
+            let _ = file.into_std().set_modified(SystemTime::now());
+        }
+    }
+
+    /// Removes temporaries left by crashed writes, then the least recently
+    /// used artifacts until the cache fits its limit; never `keep` (the
+    /// artifact just written).
+    pub fn evict_beyond_limit(&self, keep: &str) -> io::Result<Evicted> {
+        let mut evicted = Evicted::default();
+        let mut entries = Vec::new();
+        for entry in self.entries()? {
+            let stale = SystemTime::now()
+                .duration_since(entry.used)
+                .is_ok_and(|age| age > STALE_TEMPORARY);
+            if entry.name.contains(".tmp-") && stale {
+                self.remove(&entry, &mut evicted);
+            } else {
+                entries.push(entry);
+            }
+        }
+        let mut total: u64 = entries.iter().map(|entry| entry.bytes).sum();
+        entries.sort_by_key(|entry| entry.used);
+        for entry in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if entry.name == keep || entry.name.contains(".tmp-") {
+                continue;
+            }
+            total -= entry.bytes;
+            self.remove(&entry, &mut evicted);
+        }
+        Ok(evicted)
+    }
+
+    fn remove(&self, entry: &Entry, evicted: &mut Evicted) {
+        // Another process may have removed it first; a reader that mapped
+        // it keeps its mapping.
+        if self.root.remove_file(&entry.name).is_ok() {
+            evicted.files += 1;
+            evicted.bytes += entry.bytes;
+        }
+    }
+
+    /// Every regular file in the kinds' directories.
+    fn entries(&self) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for kind in [ArtifactKind::Component, ArtifactKind::Compiled] {
+            for item in self.root.read_dir(kind.dir_name())? {
+                let item = item?;
+                let metadata = item.metadata()?;
+                if !metadata.is_file() {
+                    continue;
+                }
+                entries.push(Entry {
+                    name: format!("{}/{}", kind.dir_name(), item.file_name().to_string_lossy()),
+                    bytes: metadata.len(),
+                    used: metadata.modified()?.into_std(),
+                });
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// The limit `$POLICY_HOST_CACHE_MAX_MIB` (read as `value`) asks for, else
+/// the default.
+fn max_mib(value: Result<String, std::env::VarError>) -> io::Result<u64> {
+    match value {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MAX_MIB),
+        Ok(text) => text.trim().parse().map_err(|_| {
+            io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("{MAX_MIB_VARIABLE} must be a whole number of MiB, not {text:?}"),
+            )
+        }),
+        Err(error) => Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("{MAX_MIB_VARIABLE}: {error}"),
+        )),
     }
 }
 
@@ -153,6 +304,75 @@ mod tests {
         assert_eq!(
             cache.existing_path(ArtifactKind::Component, "abc").unwrap(),
             None
+        );
+    }
+
+    /// Sets `name`'s last use to `age` ago.
+    fn used_ago(dir: &Path, name: &str, age: Duration) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    fn present(cache: &ArtifactCache, key: &str) -> bool {
+        cache.get(ArtifactKind::Component, key).unwrap().is_some()
+    }
+
+    #[test]
+    fn a_write_over_the_limit_evicts_the_least_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap().with_max_bytes(10);
+        cache.put(ArtifactKind::Component, "a", b"aaaa").unwrap();
+        cache.put(ArtifactKind::Compiled, "b", b"bbbb").unwrap();
+        used_ago(dir.path(), "components/a.wasm", Duration::from_secs(300));
+        used_ago(dir.path(), "compiled/b.cwasm", Duration::from_secs(200));
+        // Reading `a` makes it the most recently used of the two.
+        assert!(present(&cache, "a"));
+        cache.put(ArtifactKind::Component, "c", b"cccc").unwrap();
+        assert_eq!(cache.get(ArtifactKind::Compiled, "b").unwrap(), None);
+        assert!(present(&cache, "a"));
+        assert!(present(&cache, "c"));
+    }
+
+    #[test]
+    fn the_artifact_just_written_stays_even_alone_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap().with_max_bytes(2);
+        cache.put(ArtifactKind::Component, "old", b"1234").unwrap();
+        cache.put(ArtifactKind::Component, "new", b"5678").unwrap();
+        assert!(!present(&cache, "old"));
+        assert!(present(&cache, "new"));
+    }
+
+    #[test]
+    fn temporaries_of_crashed_writes_are_removed_once_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap();
+        for name in ["components/x.wasm.tmp-1-0", "components/y.wasm.tmp-1-1"] {
+            std::fs::write(dir.path().join(name), b"partial").unwrap();
+        }
+        used_ago(dir.path(), "components/x.wasm.tmp-1-0", 2 * STALE_TEMPORARY);
+        let evicted = cache.evict_beyond_limit("").unwrap();
+        assert_eq!(evicted, Evicted { files: 1, bytes: 7 });
+        assert!(!dir.path().join("components/x.wasm.tmp-1-0").exists());
+        assert!(
+            dir.path().join("components/y.wasm.tmp-1-1").exists(),
+            "a write may still be in progress"
+        );
+    }
+
+    #[test]
+    fn the_limit_comes_from_the_environment_or_the_default() {
+        use std::env::VarError;
+        assert_eq!(max_mib(Err(VarError::NotPresent)).unwrap(), DEFAULT_MAX_MIB);
+        assert_eq!(max_mib(Ok(" 512 ".into())).unwrap(), 512);
+        let error = max_mib(Ok("10G".into())).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("POLICY_HOST_CACHE_MAX_MIB must be a whole number of MiB")
         );
     }
 

@@ -39,7 +39,9 @@ pub struct CommonArgs {
 
     /// Artifact cache (built components and compiled code). Default:
     /// $POLICY_HOST_CACHE_DIR, else $XDG_CACHE_HOME/policy-host, else
-    /// ~/.cache/policy-host.
+    /// ~/.cache/policy-host. Kept under $POLICY_HOST_CACHE_MAX_MIB (default
+    /// 10240): a write that goes over removes the least recently used
+    /// artifacts.
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
