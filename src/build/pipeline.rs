@@ -221,6 +221,11 @@ fn mark_snapshot_immortal(staging: &Path, wasm: &mut [u8], report: &dyn Fn(&str)
         .map_err(|error| error.to_string())
         .and_then(|objects| immortal::mark_immortal(wasm, &objects).map_err(|e| e.to_string()));
     match outcome {
+        Ok(marked) if marked.marked == 0 && marked.skipped > 0 => report(&format!(
+            "warning: none of the {} listed snapshot objects matched the image (another \
+             CPython object layout?); left mortal, calls will be slower",
+            marked.skipped
+        )),
         Ok(marked) => report(&format!(
             "marked {} snapshot object(s) immortal ({} skipped)",
             marked.marked, marked.skipped
@@ -234,12 +239,29 @@ fn mark_snapshot_immortal(staging: &Path, wasm: &mut [u8], report: &dyn Fn(&str)
 /// The glue's object list, read through a handle on the staging directory
 /// (the guest wrote it: a symlink must not lead the read outside).
 fn read_snapshot_objects(staging: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+    use std::io::{Error, ErrorKind, Read};
     let dir = cap_std::fs::Dir::open_ambient_dir(staging, cap_std::ambient_authority())?;
+    let file = dir
+        .open(componentize::SNAPSHOT_OBJECTS_FILE)
+        .map_err(|error| match error.kind() {
+            ErrorKind::NotFound => Error::new(
+                ErrorKind::NotFound,
+                "the glue wrote no object list (not CPython 3.14 on a 32-bit target?)",
+            ),
+            _ => error,
+        })?;
     let mut objects = Vec::new();
-    dir.open(componentize::SNAPSHOT_OBJECTS_FILE)?
-        .take(MAX_SNAPSHOT_OBJECTS_BYTES)
+    file.take(MAX_SNAPSHOT_OBJECTS_BYTES + 1)
         .read_to_end(&mut objects)?;
+    if objects.len() as u64 > MAX_SNAPSHOT_OBJECTS_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the object list is over {} MiB",
+                MAX_SNAPSHOT_OBJECTS_BYTES >> 20
+            ),
+        ));
+    }
     Ok(objects)
 }
 
@@ -311,4 +333,49 @@ pub fn write_component(out_dir: &Path, built: &BuiltPolicy) -> Result<PathBuf, B
     dir.rename(&temporary, &dir, &name)
         .map_err(io(format!("writing {name}")))?;
     Ok(out_dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staging_with_glue() -> tempfile::TempDir {
+        let staging = tempfile::tempdir().unwrap();
+        std::fs::create_dir(staging.path().join("glue")).unwrap();
+        staging
+    }
+
+    #[test]
+    fn the_object_list_is_read_from_the_staged_glue() {
+        let staging = staging_with_glue();
+        let list = staging.path().join(componentize::SNAPSHOT_OBJECTS_FILE);
+        std::fs::write(&list, [1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        assert_eq!(
+            read_snapshot_objects(staging.path()).unwrap(),
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+    }
+
+    #[test]
+    fn a_missing_list_says_the_glue_wrote_none() {
+        let error = read_snapshot_objects(staging_with_glue().path()).unwrap_err();
+        assert!(
+            error.to_string().contains("the glue wrote no object list"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_list_symlinked_outside_the_staging_directory_is_not_read() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, b"host file").unwrap();
+        let staging = staging_with_glue();
+        std::os::unix::fs::symlink(
+            &secret,
+            staging.path().join(componentize::SNAPSHOT_OBJECTS_FILE),
+        )
+        .unwrap();
+        assert!(read_snapshot_objects(staging.path()).is_err());
+    }
 }
