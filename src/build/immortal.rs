@@ -10,6 +10,10 @@
 //! rewrites each one's reference count in the data segment that holds it,
 //! only where the image holds an object of that type with a live count.
 //! The segments keep their sizes: the component is patched in place.
+//!
+//! The list comes from the guest (policy code ran before the glue wrote
+//! it), so it is untrusted: at worst it changes 4-byte words of the
+//! policy's own memory image, which its code could write anyway.
 
 use std::ops::Range;
 
