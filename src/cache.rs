@@ -32,7 +32,8 @@ pub enum ArtifactKind {
 }
 
 impl ArtifactKind {
-    fn dir_name(self) -> &'static str {
+    /// The kind's subdirectory, also its name in messages.
+    pub fn dir_name(self) -> &'static str {
         match self {
             ArtifactKind::Component => "components",
             ArtifactKind::Compiled => "compiled",
@@ -63,6 +64,15 @@ pub struct ArtifactCache {
     root: Dir,
     path: PathBuf,
     max_bytes: u64,
+}
+
+/// Files of one kind and their total size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Files (temporaries of writes included).
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
 }
 
 /// What one eviction pass removed.
@@ -119,6 +129,27 @@ impl ArtifactCache {
     /// Where the cache lives, for messages.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The size the cache is kept under.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// How many artifacts of each kind the cache holds, and their size.
+    pub fn usage(&self) -> io::Result<Vec<(ArtifactKind, Usage)>> {
+        let entries = self.entries()?;
+        Ok([ArtifactKind::Component, ArtifactKind::Compiled]
+            .map(|kind| {
+                let prefix = format!("{}/", kind.dir_name());
+                let mut usage = Usage::default();
+                for entry in entries.iter().filter(|e| e.name.starts_with(&prefix)) {
+                    usage.files += 1;
+                    usage.bytes += entry.bytes;
+                }
+                (kind, usage)
+            })
+            .to_vec())
     }
 
     fn file_name(kind: ArtifactKind, key: &str) -> io::Result<String> {
@@ -360,6 +391,22 @@ mod tests {
         assert!(
             dir.path().join("components/y.wasm.tmp-1-1").exists(),
             "a write may still be in progress"
+        );
+    }
+
+    #[test]
+    fn usage_counts_each_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap();
+        cache.put(ArtifactKind::Component, "a", b"12345").unwrap();
+        cache.put(ArtifactKind::Compiled, "b", b"12").unwrap();
+        cache.put(ArtifactKind::Compiled, "c", b"123").unwrap();
+        assert_eq!(
+            cache.usage().unwrap(),
+            [
+                (ArtifactKind::Component, Usage { files: 1, bytes: 5 }),
+                (ArtifactKind::Compiled, Usage { files: 2, bytes: 5 }),
+            ]
         );
     }
 

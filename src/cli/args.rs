@@ -83,6 +83,29 @@ pub enum Command {
     /// Measure what calls cost (benchmarks; see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Show or shrink the artifact cache (built components, compiled code).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// `cache` actions.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is, its limit, and what it holds.
+    Info,
+    /// Remove the least recently used artifacts until the cache fits
+    /// --max-mib (default: its limit, $POLICY_HOST_CACHE_MAX_MIB or 10240).
+    /// A running server keeps what it has loaded; a removed artifact is
+    /// rebuilt or recompiled when next needed.
+    Prune(CachePruneArgs),
+}
+
+/// `cache prune` arguments.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Shrink the cache to at most this many MiB (0 removes every artifact).
+    #[arg(long, value_name = "MIB")]
+    pub max_mib: Option<u64>,
 }
 
 /// `bench` modes.

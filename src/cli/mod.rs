@@ -5,6 +5,7 @@
 pub mod args;
 mod bench_cmd;
 mod build_cmd;
+mod cache_cmd;
 mod call_cmd;
 pub mod json_io;
 mod logging;
@@ -30,5 +31,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call(args) => call_cmd::run(args),
         Command::Bench(args::BenchCommand::Inproc(args)) => bench_cmd::inproc(args, &cache_dir),
         Command::Bench(args::BenchCommand::Load(args)) => bench_cmd::load(args),
+        Command::Cache(args::CacheCommand::Info) => cache_cmd::info(&cache_dir),
+        Command::Cache(args::CacheCommand::Prune(args)) => cache_cmd::prune(args, &cache_dir),
     }
 }

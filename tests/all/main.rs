@@ -2,6 +2,7 @@
 //! `tests/policies/`, run in real Wasmtime. One binary, shared harness.
 
 mod build_errors;
+mod cache_cli;
 mod escape;
 mod grpc;
 mod harness;
