@@ -15,7 +15,7 @@
 //! new engine versions otherwise leave old artifacts behind forever, at tens
 //! of megabytes each.
 
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +32,9 @@ pub enum ArtifactKind {
 }
 
 impl ArtifactKind {
+    /// Every kind, each with its own subdirectory.
+    pub const ALL: [ArtifactKind; 2] = [ArtifactKind::Component, ArtifactKind::Compiled];
+
     /// The kind's subdirectory, also its name in messages.
     pub fn dir_name(self) -> &'static str {
         match self {
@@ -58,6 +61,9 @@ pub const MAX_MIB_VARIABLE: &str = "POLICY_HOST_CACHE_MAX_MIB";
 
 /// A temporary file older than this is left over from a crashed write.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+
+/// What a write's temporary file name carries after the artifact's name.
+const TEMPORARY_MARK: &str = ".tmp-";
 
 /// The artifact cache.
 pub struct ArtifactCache {
@@ -86,6 +92,7 @@ pub struct Evicted {
 
 /// One file in the cache, as eviction sees it.
 struct Entry {
+    kind: ArtifactKind,
     name: String,
     bytes: u64,
     used: SystemTime,
@@ -110,7 +117,7 @@ impl ArtifactCache {
     pub fn open(path: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(path)?;
         let root = Dir::open_ambient_dir(path, ambient_authority())?;
-        for kind in [ArtifactKind::Component, ArtifactKind::Compiled] {
+        for kind in ArtifactKind::ALL {
             root.create_dir_all(kind.dir_name())?;
         }
         Ok(ArtifactCache {
@@ -139,11 +146,10 @@ impl ArtifactCache {
     /// How many artifacts of each kind the cache holds, and their size.
     pub fn usage(&self) -> io::Result<Vec<(ArtifactKind, Usage)>> {
         let entries = self.entries()?;
-        Ok([ArtifactKind::Component, ArtifactKind::Compiled]
+        Ok(ArtifactKind::ALL
             .map(|kind| {
-                let prefix = format!("{}/", kind.dir_name());
                 let mut usage = Usage::default();
-                for entry in entries.iter().filter(|e| e.name.starts_with(&prefix)) {
+                for entry in entries.iter().filter(|entry| entry.kind == kind) {
                     usage.files += 1;
                     usage.bytes += entry.bytes;
                 }
@@ -169,12 +175,23 @@ impl ArtifactCache {
 
     /// The cached artifact, if present (marked as just used).
     pub fn get(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let name = Self::file_name(kind, key)?;
-        match self.root.read(&name) {
-            Ok(bytes) => {
-                self.mark_used(&name);
-                Ok(Some(bytes))
-            }
+        let Some(mut file) = self.open_existing(kind, key)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        mark_used(file);
+        Ok(Some(bytes))
+    }
+
+    /// The artifact's file, opened, if present.
+    fn open_existing(
+        &self,
+        kind: ArtifactKind,
+        key: &str,
+    ) -> io::Result<Option<cap_std::fs::File>> {
+        match self.root.open(Self::file_name(kind, key)?) {
+            Ok(file) => Ok(Some(file)),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
@@ -184,16 +201,14 @@ impl ArtifactCache {
     /// loaders that map the file instead of reading it. The key is checked to
     /// be a plain name, so the path stays inside the cache directory.
     pub fn existing_path(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<PathBuf>> {
-        let name = Self::file_name(kind, key)?;
-        match self.root.metadata(&name) {
-            Ok(metadata) if metadata.is_file() => {
-                self.mark_used(&name);
-                Ok(Some(self.path.join(name)))
-            }
-            Ok(_) => Ok(None),
-            Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+        let Some(file) = self.open_existing(kind, key)? else {
+            return Ok(None);
+        };
+        if !file.metadata()?.is_file() {
+            return Ok(None);
         }
+        mark_used(file);
+        Ok(Some(self.path.join(Self::file_name(kind, key)?)))
     }
 
     /// Stores an artifact atomically (write to a temporary name, then rename),
@@ -202,7 +217,7 @@ impl ArtifactCache {
         let name = Self::file_name(kind, key)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temporary = format!("{name}.tmp-{}-{unique}", std::process::id());
+        let temporary = format!("{name}{TEMPORARY_MARK}{}-{unique}", std::process::id());
         let mut file = self.root.create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -225,25 +240,18 @@ impl ArtifactCache {
         Ok(())
     }
 
-    /// Refreshes `name`'s modification time, the recency eviction goes by.
-    /// Best effort: a cache that cannot be touched is only evicted sooner.
-    fn mark_used(&self, name: &str) {
-        if let Ok(file) = self.root.open(name) {
-            let _ = file.into_std().set_modified(SystemTime::now());
-        }
-    }
-
     /// Removes temporaries left by crashed writes, then the least recently
     /// used artifacts until the cache fits its limit; never `keep` (the
     /// artifact just written).
     pub fn evict_beyond_limit(&self, keep: &str) -> io::Result<Evicted> {
         let mut evicted = Evicted::default();
+        let now = SystemTime::now();
         let mut entries = Vec::new();
         for entry in self.entries()? {
-            let stale = SystemTime::now()
+            let stale = now
                 .duration_since(entry.used)
                 .is_ok_and(|age| age > STALE_TEMPORARY);
-            if entry.name.contains(".tmp-") && stale {
+            if entry.is_temporary() && stale {
                 self.remove(&entry, &mut evicted);
             } else {
                 entries.push(entry);
@@ -255,7 +263,7 @@ impl ArtifactCache {
             if total <= self.max_bytes {
                 break;
             }
-            if entry.name == keep || entry.name.contains(".tmp-") {
+            if entry.name == keep || entry.is_temporary() {
                 continue;
             }
             total -= entry.bytes;
@@ -276,7 +284,7 @@ impl ArtifactCache {
     /// Every regular file in the kinds' directories.
     fn entries(&self) -> io::Result<Vec<Entry>> {
         let mut entries = Vec::new();
-        for kind in [ArtifactKind::Component, ArtifactKind::Compiled] {
+        for kind in ArtifactKind::ALL {
             for item in self.root.read_dir(kind.dir_name())? {
                 let item = item?;
                 let metadata = item.metadata()?;
@@ -284,6 +292,7 @@ impl ArtifactCache {
                     continue;
                 }
                 entries.push(Entry {
+                    kind,
                     name: format!("{}/{}", kind.dir_name(), item.file_name().to_string_lossy()),
                     bytes: metadata.len(),
                     used: metadata.modified()?.into_std(),
@@ -292,6 +301,19 @@ impl ArtifactCache {
         }
         Ok(entries)
     }
+}
+
+impl Entry {
+    /// Whether this is a write's temporary file (in progress, or crashed).
+    fn is_temporary(&self) -> bool {
+        self.name.contains(TEMPORARY_MARK)
+    }
+}
+
+/// Refreshes `file`'s modification time, the recency eviction goes by.
+/// Best effort: an artifact that cannot be touched is only evicted sooner.
+fn mark_used(file: cap_std::fs::File) {
+    let _ = file.into_std().set_modified(SystemTime::now());
 }
 
 /// The limit `$POLICY_HOST_CACHE_MAX_MIB` (read as `value`) asks for, else
