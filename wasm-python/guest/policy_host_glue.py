@@ -616,11 +616,17 @@ def _warm_up_handler():
 def _warm_up_marker(what):
     """Tells the builder (which cannot see our output until componentize-py
     exits) that the warm-up began or ended, through a file beside the glue."""
+    _write_beside_glue(WARM_UP_MARKER_FILE, what.encode())
+
+
+def _write_beside_glue(name, data):
+    """Writes bytes `data` to the file `name` in the glue's staged directory,
+    where the builder reads it; if that fails the builder only misses it."""
     import os
 
     try:
-        with open(os.path.join(os.path.dirname(__file__), WARM_UP_MARKER_FILE), "w") as marker:
-            marker.write(what)
+        with open(os.path.join(os.path.dirname(__file__), name), "wb") as out:
+            out.write(data)
     except OSError:
         pass
 
@@ -702,7 +708,6 @@ def _mark_snapshot_immortal():
     """
     import array
     import gc
-    import os
 
     # The builder writes CPython 3.14's immortal count for 32-bit targets.
     if sys.version_info[:2] != (3, 14) or sys.maxsize != 2**31 - 1:
@@ -714,11 +719,7 @@ def _mark_snapshot_immortal():
     for obj in _SNAPSHOT_OBJECTS:
         table.append(id(obj))
         table.append(id(type(obj)))
-    try:
-        with open(os.path.join(os.path.dirname(__file__), SNAPSHOT_OBJECTS_FILE), "wb") as out:
-            out.write(table.tobytes())
-    except OSError:
-        pass
+    _write_beside_glue(SNAPSHOT_OBJECTS_FILE, table.tobytes())
 
 
 SNAPSHOT_OBJECTS_FILE = "policy_host_snapshot_objects.bin"
