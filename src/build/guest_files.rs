@@ -31,6 +31,10 @@ pub const GUEST_FILES: &[GuestFile] = &[
         contents: include_str!("../../wasm-python/guest/policy_host_preload.py"),
     },
     GuestFile {
+        staged_at: "glue/policy_host_random.py",
+        contents: include_str!("../../wasm-python/guest/policy_host_random.py"),
+    },
+    GuestFile {
         staged_at: "sdk/sdk/__init__.py",
         contents: include_str!("../../sdk/__init__.py"),
     },

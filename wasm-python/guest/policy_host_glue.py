@@ -20,6 +20,7 @@ lines, which `policy-host build` shows to the author.
 import sys
 
 import policy_host_preload  # noqa: F401  (the standard library every call can use)
+import policy_host_random  # noqa: F401  (random reseeds on first use; before the policy is imported)
 import policy_host_output
 
 import dataclasses

@@ -1,6 +1,7 @@
 """Test policy: params["do"] selects what the call does; results come back as headers."""
 
 import json
+from random import getrandbits  # bound at import, like a policy might
 
 from sdk.policy import (
     ImmediateResponse,
@@ -208,6 +209,27 @@ def on_request(ctx, params):
 
         return UpstreamRequestModifications(
             set_headers={"x-random": str(random.random()), "x-uuid": str(uuid.uuid4())}
+        )
+    if what == "random-paths":
+        import random
+
+        stale_at_start = random._inst._policy_host_stale
+        draws = {
+            "gauss": random.gauss,
+            "getrandbits": lambda: getrandbits(64),
+            "choice": lambda: random.choice(range(10**9)),
+            "getstate": lambda: hash(random.getstate()),
+            "randbytes": lambda: random.randbytes(8).hex(),
+            "random": random.random,
+        }
+        first = draws[params["first"]]()
+        random.seed(42)
+        return UpstreamRequestModifications(
+            set_headers={
+                "x-first": str(first),
+                "x-seeded": str(random.random()),
+                "x-stale-at-start": str(stale_at_start),
+            }
         )
     if what in ATTEMPTS:
         return _outcome("x-result", _attempt(ATTEMPTS[what]))
