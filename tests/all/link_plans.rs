@@ -1,7 +1,7 @@
-//! Link plans (Wasmtime patch 0008): a component's first instantiation
-//! works out how each core module's imports are linked; every later one, in
-//! any store and pool slot, replays that plan with its own instances'
-//! addresses. A CPython component links ~2,250 function and global imports
+//! Link plans and templates (Wasmtime patches 0008, 0009): a component's
+//! first instantiation works out how each core module's imports are linked
+//! and records the imports it built; every later one, in any store and pool
+//! slot, copies those and points them at its own instances. A CPython component links ~2,250 function and global imports
 //! across its core modules, so a wrongly replayed import crashes or corrupts
 //! the first cross-module call, long before a policy returns a result.
 
@@ -33,8 +33,9 @@ fn racing_first_instantiations_and_later_replays_all_link_correctly() {
         }
     });
 
-    // Replays: three instances alive at once, so in three different pool
-    // slots with their own addresses, each linked from the kept plans.
+    // Later instantiations: three instances alive at once, so in three
+    // different pool slots with their own addresses, each linked from the
+    // kept template (the plans' replay when a template cannot be used).
     let ready: Vec<_> = (0..3).map(|_| probe.prepare(&h.engine).unwrap()).collect();
     for (round, ready) in ready.into_iter().enumerate() {
         let secret = format!("replay-{round}");
