@@ -135,9 +135,10 @@ impl CompiledPolicy {
 
     /// Calls the component's `describe` export once, before the instance
     /// gets its call. The first export call on a fresh instance does
-    /// componentize-py's one-time setup (it reseeds Python's `random` from
-    /// WASI randomness, ~0.13 M instructions); doing it here takes that off
-    /// the critical path when the instance is made ahead. No policy code and
+    /// componentize-py's one-time setup (environment, arguments, and the
+    /// reseed of Python's `random`, which the glue defers to its first
+    /// draw; ~26 k instructions); doing it here takes that off the
+    /// critical path when the instance is made ahead. No policy code and
     /// no call input are involved: `describe` returns what the glue found
     /// at build time, so the instance is still unused by any call.
     fn run_first_export_setup(
