@@ -1,9 +1,10 @@
 //! Link plans and templates (Wasmtime patches 0008, 0009): a component's
 //! first instantiation works out how each core module's imports are linked
 //! and records the imports it built; every later one, in any store and pool
-//! slot, copies those and points them at its own instances. A CPython component links ~2,250 function and global imports
-//! across its core modules, so a wrongly replayed import crashes or corrupts
-//! the first cross-module call, long before a policy returns a result.
+//! slot, copies those and points them at its own instances. A CPython
+//! component links ~2,250 function and global imports across its core
+//! modules, so a wrongly linked import crashes or corrupts the first
+//! cross-module call, long before a policy returns a result.
 
 use std::sync::Barrier;
 
