@@ -14,6 +14,7 @@ use crate::call::{
     ResponseView, SharedContext,
 };
 use crate::dispatch::Invocation;
+use crate::error::CallError;
 
 /// Nesting beyond which Struct values are cut (to `null`) when converted.
 const MAX_STRUCT_DEPTH: usize = 64;
@@ -181,7 +182,7 @@ fn analytics(changes: &HeaderChanges) -> Option<Struct> {
     Some(json_to_struct(&changes.analytics_metadata))
 }
 
-fn request_result(action: Option<Action>) -> proto::execution_response::Result {
+fn request_result(action: Option<Action>) -> Result<proto::execution_response::Result, CallError> {
     use proto::request_action_result::Action as Wire;
     let action = match action {
         None => None,
@@ -207,14 +208,14 @@ fn request_result(action: Option<Action>) -> proto::execution_response::Result {
                 analytics_metadata: Some(json_to_struct(&response.analytics_metadata)),
             }))
         }
-        Some(Action::ContinueResponse(_)) => {
-            unreachable!("the sandbox checks actions against the phase")
-        }
+        Some(other) => return Err(wrong_phase(&other, "on_request")),
     };
-    proto::execution_response::Result::RequestResult(proto::RequestActionResult { action })
+    Ok(proto::execution_response::Result::RequestResult(
+        proto::RequestActionResult { action },
+    ))
 }
 
-fn response_result(action: Option<Action>) -> proto::execution_response::Result {
+fn response_result(action: Option<Action>) -> Result<proto::execution_response::Result, CallError> {
     use proto::response_action_result::Action as Wire;
     let action = match action {
         None => None,
@@ -230,26 +231,43 @@ fn response_result(action: Option<Action>) -> proto::execution_response::Result 
                 analytics_metadata: analytics(&changes.headers),
             },
         )),
-        Some(_) => unreachable!("the sandbox checks actions against the phase"),
+        Some(other) => return Err(wrong_phase(&other, "on_response")),
     };
-    proto::execution_response::Result::ResponseResult(proto::ResponseActionResult { action })
+    Ok(proto::execution_response::Result::ResponseResult(
+        proto::ResponseActionResult { action },
+    ))
 }
 
-/// The wire response for a completed call of `phase`.
+/// The sandbox checks every action against the call's phase, so this is a
+/// bug on our side: reported as an internal error for this one call rather
+/// than a panic in the stream's task.
+fn wrong_phase(action: &Action, phase: &str) -> CallError {
+    let kind = match action {
+        Action::ContinueRequest(_) => "continue-request",
+        Action::ImmediateResponse(_) => "immediate-response",
+        Action::ContinueResponse(_) => "continue-response",
+    };
+    CallError::Internal(format!(
+        "a {kind} action reached the wire encoder for {phase}"
+    ))
+}
+
+/// The wire response for a completed call of `phase`; an internal error if
+/// the action belongs to the other phase (which the sandbox rules out).
 pub fn success(
     request_id: String,
     phase: crate::call::Phase,
     output: CallOutput,
-) -> proto::ExecutionResponse {
+) -> Result<proto::ExecutionResponse, CallError> {
     let result = match phase {
-        crate::call::Phase::OnRequest => request_result(output.action),
-        crate::call::Phase::OnResponse => response_result(output.action),
+        crate::call::Phase::OnRequest => request_result(output.action)?,
+        crate::call::Phase::OnResponse => response_result(output.action)?,
     };
-    proto::ExecutionResponse {
+    Ok(proto::ExecutionResponse {
         request_id,
         result: Some(result),
         updated_metadata: Some(json_to_struct(&output.updated_metadata)),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -350,13 +368,13 @@ mod tests {
 
     #[test]
     fn none_is_an_empty_result_of_the_phase() {
-        let response = success("r".into(), Phase::OnRequest, output(None));
+        let response = success("r".into(), Phase::OnRequest, output(None)).unwrap();
         let Some(proto::execution_response::Result::RequestResult(result)) = response.result else {
             panic!()
         };
         assert_eq!(result.action, None);
         assert_eq!(response.updated_metadata.unwrap().fields["k"], number(1.0));
-        let response = success("r".into(), Phase::OnResponse, output(None));
+        let response = success("r".into(), Phase::OnResponse, output(None)).unwrap();
         assert!(
             matches!(response.result, Some(proto::execution_response::Result::ResponseResult(ref r)) if r.action.is_none())
         );
@@ -373,7 +391,8 @@ mod tests {
             "r".into(),
             Phase::OnRequest,
             output(Some(Action::ContinueRequest(changes))),
-        );
+        )
+        .unwrap();
         let Some(proto::execution_response::Result::RequestResult(proto::RequestActionResult {
             action: Some(proto::request_action_result::Action::ContinueRequest(wire)),
         })) = response.result
@@ -392,7 +411,8 @@ mod tests {
             "r".into(),
             Phase::OnResponse,
             output(Some(Action::ContinueResponse(changes))),
-        );
+        )
+        .unwrap();
         let Some(proto::execution_response::Result::ResponseResult(proto::ResponseActionResult {
             action: Some(proto::response_action_result::Action::ContinueResponse(wire)),
         })) = response.result
@@ -401,5 +421,24 @@ mod tests {
         };
         assert!(wire.status_code_present && wire.status_code == 0);
         assert!(!wire.body_present);
+    }
+
+    #[test]
+    fn an_action_of_the_other_phase_is_an_internal_error_not_a_panic() {
+        let error = success(
+            "r".into(),
+            Phase::OnRequest,
+            output(Some(Action::ContinueResponse(ResponseChanges::default()))),
+        )
+        .unwrap_err();
+        assert_eq!(error.error_type(), "internal_error");
+        assert!(error.to_string().contains("on_request"), "{error}");
+        let error = success(
+            "r".into(),
+            Phase::OnResponse,
+            output(Some(Action::ContinueRequest(RequestChanges::default()))),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("on_response"), "{error}");
     }
 }

@@ -164,16 +164,20 @@ impl CallTag {
     ) -> ExecutionResponse {
         let us = self.started.elapsed().as_micros() as u64;
         let (request_id, name, version) = (self.request_id, self.policy_name, self.policy_version);
-        let response = match (result, self.phase) {
-            (Ok(output), Some(phase)) => {
-                tracing::debug!(%request_id, policy = %name, %version, %phase, fuel = output.stats.fuel_used, us, "call completed");
-                convert::success(request_id, phase, output)
-            }
-            (Err(error), _) => {
+        let encoded = result.and_then(|output| {
+            // The dispatcher rejects unknown phases, so a completed call has one.
+            let phase = self.phase.ok_or_else(|| {
+                CallError::Internal("a call completed without a known phase".into())
+            })?;
+            tracing::debug!(%request_id, policy = %name, %version, %phase, fuel = output.stats.fuel_used, us, "call completed");
+            convert::success(request_id.clone(), phase, output)
+        });
+        let response = match encoded {
+            Ok(response) => response,
+            Err(error) => {
                 tracing::debug!(%request_id, policy = %name, %version, error_type = error.error_type(), us, "call failed: {error}");
                 status::error_response(request_id, &name, &version, &error)
             }
-            (Ok(_), None) => unreachable!("the dispatcher rejects unknown phases"),
         };
         within_size_cap(response, &name, &version, max_bytes)
     }
