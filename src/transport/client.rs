@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint};
 
-use super::convert::json_to_struct;
+use super::convert::{json_to_struct, optional_struct_to_json};
 use super::proto;
 use super::proto::python_executor_service_client::PythonExecutorServiceClient;
 use super::server::MAX_MESSAGE_BYTES;
@@ -127,10 +127,7 @@ fn header_changes(
             .into_iter()
             .map(|(name, list)| (name, list.values))
             .collect(),
-        analytics_metadata: analytics
-            .as_ref()
-            .map(super::convert::struct_to_json)
-            .unwrap_or_default(),
+        analytics_metadata: optional_struct_to_json(analytics.as_ref()),
     }
 }
 
@@ -141,11 +138,7 @@ pub fn decode_response(response: proto::ExecutionResponse) -> WireOutcome {
     use proto::execution_response::Result as Wire;
     use proto::request_action_result::Action as RequestWire;
     use proto::response_action_result::Action as ResponseWire;
-    let updated_metadata = response
-        .updated_metadata
-        .as_ref()
-        .map(super::convert::struct_to_json)
-        .unwrap_or_default();
+    let updated_metadata = optional_struct_to_json(response.updated_metadata.as_ref());
     let action = match response.result {
         None => return WireOutcome::Empty,
         Some(Wire::Error(error)) => return WireOutcome::Failed(error),
@@ -169,11 +162,7 @@ pub fn decode_response(response: proto::ExecutionResponse) -> WireOutcome {
                     status_code: r.status_code,
                     headers: r.headers.into_iter().collect(),
                     body: Some(r.body),
-                    analytics_metadata: r
-                        .analytics_metadata
-                        .as_ref()
-                        .map(super::convert::struct_to_json)
-                        .unwrap_or_default(),
+                    analytics_metadata: optional_struct_to_json(r.analytics_metadata.as_ref()),
                 }))
             }
         },

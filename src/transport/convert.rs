@@ -51,6 +51,11 @@ pub fn struct_to_json(object: &Struct) -> JsonObject {
     struct_to_json_at(object, 0)
 }
 
+/// [`struct_to_json`] of an optional message field; absent is `{}`.
+pub fn optional_struct_to_json(object: Option<&Struct>) -> JsonObject {
+    object.map(struct_to_json).unwrap_or_default()
+}
+
 fn struct_to_json_at(object: &Struct, depth: usize) -> JsonObject {
     object
         .fields
@@ -93,11 +98,7 @@ fn shared(context: Option<proto::SharedContext>) -> SharedContext {
     SharedContext {
         project_id: context.project_id,
         request_id: context.request_id,
-        metadata: context
-            .metadata
-            .as_ref()
-            .map(struct_to_json)
-            .unwrap_or_default(),
+        metadata: optional_struct_to_json(context.metadata.as_ref()),
         api_id: context.api_id,
         api_name: context.api_name,
         api_version: context.api_version,
@@ -155,11 +156,7 @@ pub fn invocation(request: proto::ExecutionRequest) -> Invocation {
         exchange: request.context.map(exchange),
         shared: shared(request.shared_context),
         policy: policy_metadata(request.policy_metadata),
-        params: request
-            .params
-            .as_ref()
-            .map(struct_to_json)
-            .unwrap_or_default(),
+        params: optional_struct_to_json(request.params.as_ref()),
     }
 }
 
