@@ -83,9 +83,7 @@ impl CompiledPolicy {
         let (mut store, policy) = self
             .instantiate(engine)
             .map_err(|error| LoadError::Check(error.to_string()))?;
-        let json = policy
-            .policy_host_policy_handler()
-            .call_describe(&mut store)
+        let json = call_describe(&mut store, &policy)
             .map_err(|error| LoadError::Check(format!("{error:#}")))?;
         serde_json::from_str(&json)
             .map_err(|error| LoadError::Check(format!("bad description {json:?}: {error}")))
@@ -146,10 +144,7 @@ impl CompiledPolicy {
         store: &mut Store<HostState>,
         bindings: &Policy,
     ) -> Result<(), CallError> {
-        match bindings
-            .policy_host_policy_handler()
-            .call_describe(&mut *store)
-        {
+        match call_describe(store, bindings) {
             Ok(_) => Ok(()),
             Err(error) => Err(failure::from_trap(&error, &self.limits, &facts(store))),
         }
@@ -276,6 +271,13 @@ pub struct ReadyInstance {
 #[must_use = "dropping a spent instance is where its pooled slots are reset"]
 pub struct SpentInstance {
     _store: Store<HostState>,
+}
+
+/// Calls the guest's `describe` export: what the glue found at build time,
+/// as JSON. Read once when a policy is loaded, and called on every new
+/// instance for the first-export setup it triggers.
+fn call_describe(store: &mut Store<HostState>, bindings: &Policy) -> wasmtime::Result<String> {
+    bindings.policy_host_policy_handler().call_describe(store)
 }
 
 fn facts(store: &Store<HostState>) -> StoreFacts {
