@@ -72,22 +72,21 @@ pub struct ArtifactCache {
     max_bytes: u64,
 }
 
-/// Files of one kind and their total size.
+/// A count of files and their total size: what the cache holds of one
+/// kind (temporaries of writes included), or what an eviction removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Files (temporaries of writes included).
+    /// Files.
     pub files: usize,
     /// Their total size.
     pub bytes: u64,
 }
 
-/// What one eviction pass removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Evicted {
-    /// Files removed.
-    pub files: usize,
-    /// Their total size.
-    pub bytes: u64,
+impl Usage {
+    fn add(&mut self, bytes: u64) {
+        self.files += 1;
+        self.bytes += bytes;
+    }
 }
 
 /// One file in the cache, as eviction sees it.
@@ -150,8 +149,7 @@ impl ArtifactCache {
             .map(|kind| {
                 let mut usage = Usage::default();
                 for entry in entries.iter().filter(|entry| entry.kind == kind) {
-                    usage.files += 1;
-                    usage.bytes += entry.bytes;
+                    usage.add(entry.bytes);
                 }
                 (kind, usage)
             })
@@ -175,7 +173,7 @@ impl ArtifactCache {
 
     /// The cached artifact, if present (marked as just used).
     pub fn get(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<Vec<u8>>> {
-        let Some(mut file) = self.open_existing(kind, key)? else {
+        let Some(mut file) = self.open_existing(&Self::file_name(kind, key)?)? else {
             return Ok(None);
         };
         let mut bytes = Vec::new();
@@ -184,13 +182,10 @@ impl ArtifactCache {
         Ok(Some(bytes))
     }
 
-    /// The artifact's file, opened, if present.
-    fn open_existing(
-        &self,
-        kind: ArtifactKind,
-        key: &str,
-    ) -> io::Result<Option<cap_std::fs::File>> {
-        match self.root.open(Self::file_name(kind, key)?) {
+    /// The artifact file `name` (from [`Self::file_name`]), opened, if
+    /// present.
+    fn open_existing(&self, name: &str) -> io::Result<Option<cap_std::fs::File>> {
+        match self.root.open(name) {
             Ok(file) => Ok(Some(file)),
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
@@ -201,14 +196,15 @@ impl ArtifactCache {
     /// loaders that map the file instead of reading it. The key is checked to
     /// be a plain name, so the path stays inside the cache directory.
     pub fn existing_path(&self, kind: ArtifactKind, key: &str) -> io::Result<Option<PathBuf>> {
-        let Some(file) = self.open_existing(kind, key)? else {
+        let name = Self::file_name(kind, key)?;
+        let Some(file) = self.open_existing(&name)? else {
             return Ok(None);
         };
         if !file.metadata()?.is_file() {
             return Ok(None);
         }
         mark_used(file);
-        Ok(Some(self.path.join(Self::file_name(kind, key)?)))
+        Ok(Some(self.path.join(name)))
     }
 
     /// Stores an artifact atomically (write to a temporary name, then rename),
@@ -243,8 +239,8 @@ impl ArtifactCache {
     /// Removes temporaries left by crashed writes, then the least recently
     /// used artifacts until the cache fits its limit; never `keep` (the
     /// artifact just written).
-    pub fn evict_beyond_limit(&self, keep: &str) -> io::Result<Evicted> {
-        let mut evicted = Evicted::default();
+    pub fn evict_beyond_limit(&self, keep: &str) -> io::Result<Usage> {
+        let mut evicted = Usage::default();
         let now = SystemTime::now();
         let mut entries = Vec::new();
         for entry in self.entries()? {
@@ -272,12 +268,11 @@ impl ArtifactCache {
         Ok(evicted)
     }
 
-    fn remove(&self, entry: &Entry, evicted: &mut Evicted) {
+    fn remove(&self, entry: &Entry, evicted: &mut Usage) {
         // Another process may have removed it first; a reader that mapped
         // it keeps its mapping.
         if self.root.remove_file(&entry.name).is_ok() {
-            evicted.files += 1;
-            evicted.bytes += entry.bytes;
+            evicted.add(entry.bytes);
         }
     }
 
@@ -408,7 +403,7 @@ mod tests {
         }
         used_ago(dir.path(), "components/x.wasm.tmp-1-0", 2 * STALE_TEMPORARY);
         let evicted = cache.evict_beyond_limit("").unwrap();
-        assert_eq!(evicted, Evicted { files: 1, bytes: 7 });
+        assert_eq!(evicted, Usage { files: 1, bytes: 7 });
         assert!(!dir.path().join("components/x.wasm.tmp-1-0").exists());
         assert!(
             dir.path().join("components/y.wasm.tmp-1-1").exists(),
