@@ -26,6 +26,9 @@ const IMMORTAL_REFCOUNT: u32 = 5 << 28;
 const IMMORTAL_MINIMUM: u32 = 1 << 30;
 /// One listed object: its address, then its type's address (u32 LE each).
 const ENTRY_BYTES: usize = 8;
+/// An object's header on a 32-bit target: reference count, then type
+/// pointer.
+const HEADER_BYTES: usize = 8;
 
 /// What marking did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,7 +102,7 @@ fn header_at(segments: &[Segment], address: u64) -> Option<usize> {
     let index = segments.partition_point(|segment| segment.address <= address);
     let segment = &segments[index.checked_sub(1)?];
     let offset = usize::try_from(address - segment.address).ok()?;
-    (offset + ENTRY_BYTES <= segment.bytes.len()).then(|| segment.bytes.start + offset)
+    (offset + HEADER_BYTES <= segment.bytes.len()).then(|| segment.bytes.start + offset)
 }
 
 /// The active, constant-offset data segments of the one core module that
