@@ -32,14 +32,19 @@ pub enum CallError {
         /// The phase that was called.
         phase: Phase,
     },
-    /// Policy code raised a Python exception.
-    #[error("policy raised {kind}: {message}")]
+    /// Policy code raised a Python exception. The message (one line) names
+    /// the policy's own frame; the traceback is for the host log and
+    /// `policy-host run`, never the wire.
+    #[error("policy raised {kind}: {message}{}", at(location))]
     PolicyRaised {
         /// The exception class name.
         kind: String,
-        /// `str(exception)`.
+        /// `str(exception)`, on one line.
         message: String,
-        /// The last traceback frames.
+        /// `file:line` of the innermost frame in the policy's own files
+        /// (empty when unknown).
+        location: String,
+        /// The formatted Python traceback.
         traceback: String,
     },
     /// The call used up its fuel budget.
@@ -83,6 +88,15 @@ pub enum CallError {
     Internal(String),
 }
 
+/// ` (policy.py:12)`, or nothing for an unknown location.
+fn at(location: &str) -> String {
+    if location.is_empty() {
+        String::new()
+    } else {
+        format!(" ({location})")
+    }
+}
+
 impl CallError {
     /// The `error_type` the wire contract carries (SPEC §1): the old
     /// executor's `execution_error` and `timeout` where they apply, clear
@@ -114,10 +128,21 @@ mod tests {
         let raised = CallError::PolicyRaised {
             kind: "KeyError".into(),
             message: "'x'".into(),
+            location: String::new(),
             traceback: String::new(),
         };
         assert_eq!(raised.error_type(), "execution_error");
         assert_eq!(raised.to_string(), "policy raised KeyError: 'x'");
+        let located = CallError::PolicyRaised {
+            kind: "KeyError".into(),
+            message: "'x'".into(),
+            location: "policy.py:12".into(),
+            traceback: "Traceback ...".into(),
+        };
+        assert_eq!(
+            located.to_string(),
+            "policy raised KeyError: 'x' (policy.py:12)"
+        );
         let timeout = CallError::DeadlineExceeded {
             timeout: Duration::from_millis(250),
         };

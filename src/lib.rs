@@ -15,6 +15,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod bundle;
 pub mod cache;
 pub mod call;
 pub mod cli;

@@ -99,18 +99,37 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 /// Returns `component` with `manifest` appended as a custom section.
 pub fn embed(mut component: Vec<u8>, manifest: &Manifest) -> Vec<u8> {
     let payload = serde_json::to_vec(manifest).expect("manifest serializes");
-    let mut body = Vec::new();
-    write_leb128(&mut body, SECTION_NAME.len() as u64);
-    body.extend_from_slice(SECTION_NAME.as_bytes());
-    body.extend_from_slice(&payload);
-    component.push(0);
-    write_leb128(&mut component, body.len() as u64);
-    component.extend_from_slice(&body);
+    append_custom_section(&mut component, SECTION_NAME, &payload);
     component
+}
+
+/// Appends a top-level custom section `name` holding `payload`.
+pub fn append_custom_section(component: &mut Vec<u8>, name: &str, payload: &[u8]) {
+    let mut header = Vec::new();
+    write_leb128(&mut header, name.len() as u64);
+    header.extend_from_slice(name.as_bytes());
+    component.push(0);
+    write_leb128(component, (header.len() + payload.len()) as u64);
+    component.extend_from_slice(&header);
+    component.extend_from_slice(payload);
 }
 
 /// Reads the manifest from a component's top-level custom sections.
 pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
+    let payload = custom_section(component, SECTION_NAME)?.ok_or(ManifestError::Missing)?;
+    let manifest: Manifest = serde_json::from_slice(payload)?;
+    if manifest.format != FORMAT {
+        return Err(ManifestError::Format(manifest.format));
+    }
+    check_wit(&manifest)?;
+    Ok(manifest)
+}
+
+/// The payload of the first top-level custom section called `name`.
+pub fn custom_section<'a>(
+    component: &'a [u8],
+    name: &str,
+) -> Result<Option<&'a [u8]>, ManifestError> {
     if component.len() < 8 || component[..8] != COMPONENT_HEADER {
         return Err(ManifestError::NotAComponent);
     }
@@ -132,17 +151,12 @@ pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
                     "custom section name runs past the end",
                 ));
             }
-            if &contents[..name_len] == SECTION_NAME.as_bytes() {
-                let manifest: Manifest = serde_json::from_slice(&contents[name_len..])?;
-                if manifest.format != FORMAT {
-                    return Err(ManifestError::Format(manifest.format));
-                }
-                check_wit(&manifest)?;
-                return Ok(manifest);
+            if &contents[..name_len] == name.as_bytes() {
+                return Ok(Some(&contents[name_len..]));
             }
         }
     }
-    Err(ManifestError::Missing)
+    Ok(None)
 }
 
 fn write_leb128(out: &mut Vec<u8>, mut value: u64) {

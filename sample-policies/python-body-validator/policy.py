@@ -9,9 +9,10 @@ from sdk.policy import ImmediateResponse, RequestContext, ResponseContext
 JSON_HEADERS = {"content-type": "application/json"}
 
 # jsonschema 4.17 reads its bundled vocabulary files the first time a
-# validator builds a reference resolver. Package files exist only while the
-# component is built, so build one now, at import time: the loaded
-# vocabularies are then part of the pre-initialized snapshot.
+# validator builds a reference resolver. They are readable at call time too,
+# but reading and parsing them would then happen in every call (each runs in
+# a fresh instance): build one now, at import time, and the loaded
+# vocabularies are part of the pre-initialized snapshot.
 Draft7Validator({}).resolver
 
 

@@ -24,6 +24,16 @@ const WARM_UP_MARKER_FILE: &str = "glue/policy_host_warm_up.txt";
 /// Where the glue lists the snapshot's objects (relative to the staging
 /// directory; the glue's `SNAPSHOT_OBJECTS_FILE`).
 pub const SNAPSHOT_OBJECTS_FILE: &str = "glue/policy_host_snapshot_objects.bin";
+/// The staged directories on the guest's path, in order: componentize-py
+/// mounts the n-th as `/n` (see [`guest_mount`]).
+const STAGED_DIRS: [&str; 4] = ["glue", "sdk", "app", "deps"];
+
+/// The name the guest mounts staged directory `dir` under (`app` → `2`).
+pub fn guest_mount(dir: &str) -> String {
+    let index = STAGED_DIRS.iter().position(|d| *d == dir);
+    index.expect("a staged directory").to_string()
+}
+
 /// How often the watchdog looks at the marker file.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -82,8 +92,13 @@ pub fn componentize(
         .arg("-d")
         .arg(staging.join("wit"))
         .args(["-w", "policy", "componentize", "policy_host_glue"])
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    for dir in ["glue", "sdk", "app", "deps"] {
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PIPENV_ACTIVE")
+        .env(
+            "VIRTUAL_ENV",
+            empty_site_packages(staging).map_err(spawn_error)?,
+        );
+    for dir in STAGED_DIRS {
         command.arg("-p").arg(staging.join(dir));
     }
     command.arg("-o").arg(output);
@@ -110,6 +125,24 @@ pub fn componentize(
         Ok(status) if status.success() => Ok(()),
         _ => Err(explain(&output_lines.join("\n"))),
     }
+}
+
+/// componentize-py adds one more directory to the guest's path, mapped
+/// read-write: `$VIRTUAL_ENV`'s site-packages, else whatever `python3` on
+/// `PATH` reports as its site-packages, i.e. the host's own packages, which
+/// policy code at build time could import and even write into. An empty
+/// stand-in venv in the staging directory keeps the host's out of reach.
+fn empty_site_packages(staging: &Path) -> std::io::Result<std::path::PathBuf> {
+    let venv = staging.join("no-site-packages");
+    std::fs::create_dir_all(venv.join("lib/site-packages"))?;
+    Ok(venv)
+}
+
+fn spawn_error(source: std::io::Error) -> ComponentizeError {
+    ComponentizeError::Spawn(ToolchainError::Spawn {
+        program: "componentize-py (staging its empty site-packages)".into(),
+        source,
+    })
 }
 
 /// Lines of the child's stderr, then stdout, as they arrive.

@@ -2,12 +2,16 @@
 //!
 //! pip is asked for wheels tagged for any platform (`py3-none-any`) and the
 //! guest's Python (3.14), so dependency markers resolve for the guest and a
-//! package that needs a native extension has nothing to install: the build
-//! fails naming it, instead of producing a component that breaks at run time.
+//! package that needs a native extension has nothing to install. A package
+//! with no pure wheel is built once from its sdist with compilers out of
+//! reach ([`super::source_build`]); if that yields no pure wheel either, the
+//! build fails naming it, instead of producing a component that breaks at
+//! run time.
 
 use std::path::Path;
 use std::process::Command;
 
+use super::source_build::{self, SourceBuildError};
 use super::toolchain::{self, Toolchain, ToolchainError};
 use crate::package::Requirement;
 
@@ -19,13 +23,15 @@ const GUEST_PYTHON_VERSION: &str = "3.14";
 pub enum DependencyError {
     /// A requirement has no pure-Python wheel.
     #[error(
-        "requirement {name} cannot be bundled: it has no pure-Python wheel, so it needs a native extension (or ships only source), which cannot run inside the WebAssembly sandbox. Choose a pure-Python package or version.\npip said: {pip_line}"
+        "requirement {name} cannot be bundled: it has no pure-Python wheel and no pure-Python build from source, so it needs a native extension, which cannot run inside the WebAssembly sandbox. Choose a pure-Python package or version.\npip said: {pip_line}\nsource build: {source_build}"
     )]
     NotPurePython {
         /// The distribution pip could not find a pure wheel for.
         name: String,
         /// pip's own line.
         pip_line: String,
+        /// Why building it from source gave no pure wheel.
+        source_build: SourceBuildError,
     },
     /// A native library file ended up in the install.
     #[error(
@@ -39,6 +45,10 @@ pub enum DependencyError {
     #[error("reading installed requirements: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Source builds one policy's requirements may need; more means a
+/// dependency tree of sdist-only packages, which is worth a look by hand.
+const MAX_SOURCE_BUILDS: usize = 8;
 
 /// Installs `requirements` into `target`.
 pub fn install(
@@ -54,6 +64,46 @@ pub fn install(
     let list = staging.join("requirements.txt");
     let lines: Vec<&str> = requirements.iter().map(|r| r.spec.as_str()).collect();
     std::fs::write(&list, lines.join("\n") + "\n")?;
+    let wheels = staging.join("source-wheels");
+    let mut built: Vec<String> = Vec::new();
+    loop {
+        let find_links = (!built.is_empty()).then_some(&*wheels);
+        let Some(NoPureWheel { name, pip_line }) =
+            pip_install(toolchain, &list, target, find_links)?
+        else {
+            return find_native_files(target);
+        };
+        let refuse = |source_build| DependencyError::NotPurePython {
+            name: name.clone(),
+            pip_line: pip_line.clone(),
+            source_build,
+        };
+        if built.contains(&name) || built.len() >= MAX_SOURCE_BUILDS {
+            return Err(refuse(SourceBuildError::Failed(
+                "pip still finds no pure wheel after building it".into(),
+            )));
+        }
+        let spec = requirement_spec(&pip_line).unwrap_or(&name).to_string();
+        source_build::build_pure_wheel(toolchain, &name, &spec, &wheels).map_err(refuse)?;
+        built.push(name);
+    }
+}
+
+/// pip found no pure wheel for a distribution.
+struct NoPureWheel {
+    name: String,
+    pip_line: String,
+}
+
+/// One `pip install --target` of the list for the guest, also from the
+/// source-built wheels in `find_links`: `Some` when pip found no pure
+/// wheel for a distribution.
+fn pip_install(
+    toolchain: &Toolchain,
+    list: &Path,
+    target: &Path,
+    find_links: Option<&Path>,
+) -> Result<Option<NoPureWheel>, DependencyError> {
     let mut pip = Command::new(toolchain.python());
     pip.args([
         "-m",
@@ -79,28 +129,43 @@ pub fn install(
     ])
     .arg(target)
     .arg("-r")
-    .arg(&list);
-    toolchain::run(pip, "pip install").map_err(explain_pip_failure)?;
-    find_native_files(target)
+    .arg(list);
+    if let Some(dir) = find_links {
+        pip.arg("--find-links").arg(dir);
+    }
+    match toolchain::run(pip, "pip install") {
+        Ok(_) => Ok(None),
+        Err(error) => match no_pure_wheel(&error) {
+            Some(missing) => Ok(Some(missing)),
+            None => Err(DependencyError::Pip(error)),
+        },
+    }
 }
 
-/// Turns pip's "no matching distribution" into a message naming the package.
-fn explain_pip_failure(error: ToolchainError) -> DependencyError {
-    if let ToolchainError::Failed { output, .. } = &error {
-        let marker = "satisfies the requirement ";
-        if let Some(line) = output.lines().find(|line| line.contains(marker)) {
-            let after = &line[line.find(marker).unwrap_or(0) + marker.len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-                .collect();
-            return DependencyError::NotPurePython {
-                name,
-                pip_line: line.trim().to_string(),
-            };
-        }
-    }
-    DependencyError::Pip(error)
+/// The requirement in pip's "satisfies the requirement X (from Y)" line.
+fn requirement_spec(pip_line: &str) -> Option<&str> {
+    let after = pip_line.split_once(SATISFIES)?.1;
+    let spec = after.split(" (from").next()?.trim();
+    (!spec.is_empty()).then_some(spec)
+}
+
+const SATISFIES: &str = "satisfies the requirement ";
+
+/// pip's "no matching distribution", with the package it names.
+fn no_pure_wheel(error: &ToolchainError) -> Option<NoPureWheel> {
+    let ToolchainError::Failed { output, .. } = error else {
+        return None;
+    };
+    let line = output.lines().find(|line| line.contains(SATISFIES))?;
+    let after = line.split_once(SATISFIES)?.1;
+    let name: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .collect();
+    Some(NoPureWheel {
+        name,
+        pip_line: line.trim().to_string(),
+    })
 }
 
 fn find_native_files(target: &Path) -> Result<(), DependencyError> {
@@ -137,16 +202,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pip_no_match_names_the_package() {
-        let error = explain_pip_failure(ToolchainError::Failed {
+    fn pip_no_match_names_the_package_and_its_requirement() {
+        let missing = no_pure_wheel(&ToolchainError::Failed {
             what: "pip install".into(),
             output: "ERROR: Could not find a version that satisfies the requirement rpds-py>=0.7.1 (from jsonschema) (from versions: none)\n".into(),
-        });
-        let DependencyError::NotPurePython { name, .. } = &error else {
-            panic!("{error}")
+        })
+        .expect("a missing wheel");
+        assert_eq!(missing.name, "rpds-py");
+        assert_eq!(requirement_spec(&missing.pip_line), Some("rpds-py>=0.7.1"));
+        let error = DependencyError::NotPurePython {
+            name: missing.name,
+            pip_line: missing.pip_line,
+            source_build: SourceBuildError::Native(
+                "rpds_py-0.20.0-cp311-cp311-linux_x86_64.whl".into(),
+            ),
         };
-        assert_eq!(name, "rpds-py");
-        assert!(error.to_string().contains("native extension"));
+        assert!(error.to_string().contains("native extension"), "{error}");
+        assert!(
+            no_pure_wheel(&ToolchainError::Failed {
+                what: "pip".into(),
+                output: "boom".into()
+            })
+            .is_none()
+        );
     }
 
     #[test]

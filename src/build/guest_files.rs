@@ -35,6 +35,18 @@ pub const GUEST_FILES: &[GuestFile] = &[
         contents: include_str!("../../wasm-python/guest/policy_host_random.py"),
     },
     GuestFile {
+        staged_at: "glue/policy_host_modules.py",
+        contents: include_str!("../../wasm-python/guest/policy_host_modules.py"),
+    },
+    GuestFile {
+        staged_at: "glue/policy_host_network.py",
+        contents: include_str!("../../wasm-python/guest/policy_host_network.py"),
+    },
+    GuestFile {
+        staged_at: "glue/policy_host_ssl.py",
+        contents: include_str!("../../wasm-python/guest/policy_host_ssl.py"),
+    },
+    GuestFile {
         staged_at: "sdk/sdk/__init__.py",
         contents: include_str!("../../sdk/__init__.py"),
     },

@@ -8,6 +8,7 @@ mod guest_files;
 pub mod immortal;
 mod pipeline;
 pub mod snapshot;
+mod source_build;
 mod toolchain;
 
 pub use componentize::{ComponentizeError, Deadlines};

@@ -23,7 +23,7 @@ use crate::sandbox::bindings::WIT_PACKAGE;
 const SNAPSHOT_MEMORY_DIVISOR: u64 = 2;
 
 /// Bumped whenever the pipeline changes what it produces.
-const PIPELINE_VERSION: &str = "policy-host build 3";
+const PIPELINE_VERSION: &str = "policy-host build 4";
 
 /// Why a build failed; every message names what the author should fix.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,9 @@ pub enum BuildError {
     /// componentize-py or the glue rejected the policy.
     #[error(transparent)]
     Componentize(#[from] ComponentizeError),
+    /// The policy's files could not be packed for run time.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     /// The artifact cache or staging directory failed.
     #[error("{what}: {source}")]
     Io {
@@ -142,6 +145,7 @@ impl<'a> Builder<'a> {
         } else {
             mark_snapshot_immortal(staging.path(), &mut raw, report);
         }
+        embed_bundle(staging.path(), &mut raw)?;
         let manifest = Manifest {
             format: manifest::FORMAT,
             name: package.definition.name.clone(),
@@ -211,6 +215,21 @@ impl Builder<'_> {
         componentize::componentize(&self.toolchain, staging, output, deadlines)?;
         read_output()
     }
+}
+
+/// Appends the policy's own files (its package and its installed
+/// requirements, as the guest saw them while building) to `wasm`, for
+/// read-only access at run time (see [`crate::bundle`]).
+fn embed_bundle(staging: &Path, wasm: &mut Vec<u8>) -> Result<(), BuildError> {
+    let app = staging.join("app");
+    let deps = staging.join("deps");
+    let (app_mount, deps_mount) = (
+        componentize::guest_mount("app"),
+        componentize::guest_mount("deps"),
+    );
+    let packed = crate::bundle::pack(&[(&app_mount, &app), (&deps_mount, &deps)])?;
+    manifest::append_custom_section(wasm, crate::bundle::SECTION_NAME, &packed);
+    Ok(())
 }
 
 /// Marks the snapshot's objects immortal in `wasm` (see

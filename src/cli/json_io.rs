@@ -166,9 +166,23 @@ pub fn error_json(error_type: &str, message: &str) -> Value {
     json!({ "error": { "type": error_type, "message": message } })
 }
 
-/// [`error_json`] for a call error.
+/// [`error_json`] for a call error; a policy's exception also carries its
+/// location and its whole Python traceback.
 pub fn call_error_json(error: &CallError) -> Value {
-    error_json(error.error_type(), &error.to_string())
+    let mut value = error_json(error.error_type(), &error.to_string());
+    if let CallError::PolicyRaised {
+        kind,
+        location,
+        traceback,
+        ..
+    } = error
+    {
+        let fields = &mut value["error"];
+        fields["exception"] = json!(kind);
+        fields["location"] = json!(location);
+        fields["traceback"] = json!(traceback);
+    }
+    value
 }
 
 #[cfg(test)]
@@ -199,6 +213,31 @@ mod tests {
         };
         assert_eq!(view.response_body.as_deref(), Some(&b"hi"[..]));
         assert_eq!(view.response_status, 200);
+    }
+
+    #[test]
+    fn a_policy_exception_prints_with_its_traceback() {
+        let error = CallError::PolicyRaised {
+            kind: "KeyError".into(),
+            message: "'x'".into(),
+            location: "policy.py:3".into(),
+            traceback: "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n".into(),
+        };
+        let value = call_error_json(&error);
+        assert_eq!(value["error"]["type"], "execution_error");
+        assert_eq!(
+            value["error"]["message"],
+            "policy raised KeyError: 'x' (policy.py:3)"
+        );
+        assert_eq!(value["error"]["location"], "policy.py:3");
+        assert!(
+            value["error"]["traceback"]
+                .as_str()
+                .unwrap()
+                .ends_with("KeyError: 'x'\n")
+        );
+        let other = call_error_json(&CallError::InvalidInput("bad".into()));
+        assert_eq!(other["error"].get("traceback"), None);
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub fn init(args: &CommonArgs) -> anyhow::Result<()> {
     };
     let filter = EnvFilter::try_new(&level)
         .map_err(|error| anyhow::anyhow!("invalid LOG_LEVEL {:?}: {error}", args.log_level))?;
+    // Colours only on a terminal: a log collector would store the escapes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let result = match args.log_format {
         LogFormat::Text => builder.try_init(),

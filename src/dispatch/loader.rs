@@ -57,10 +57,21 @@ pub enum LoadPolicyError {
         /// What is wrong.
         source: LoadError,
     },
+    /// The policy's own files could not be unpacked.
+    #[error("{path}: {source}")]
+    Bundle {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: crate::bundle::BundleError,
+    },
     /// Two components have the same name and version.
     #[error(transparent)]
     Duplicate(#[from] DuplicatePolicy),
 }
+
+/// Where in the artifact cache policies' files are unpacked.
+const BUNDLES_DIR: &str = "bundles";
 
 /// A policy loaded from component bytes, with its manifest.
 pub struct LoadedPolicy {
@@ -102,7 +113,14 @@ pub fn load_policy(
             source,
         }
     })?;
-    let policy = CompiledPolicy::new(engine, &component, &manifest.label(), limits)
+    let mounts =
+        crate::bundle::extract_from(wasm, &cache.path().join(BUNDLES_DIR)).map_err(|source| {
+            LoadPolicyError::Bundle {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    let policy = CompiledPolicy::new(engine, &component, &manifest.label(), limits, mounts)
         .map_err(|source| LoadPolicyError::Load { path, source })?;
     if policy.description().entry == "factory" {
         tracing::warn!(

@@ -84,6 +84,7 @@ pub fn from_guest(
         Failure::Raised(raised) => CallError::PolicyRaised {
             kind: raised.kind,
             message: raised.message,
+            location: raised.location,
             traceback: raised.traceback,
         },
         Failure::InvalidInput(message) => CallError::InvalidInput(message),
@@ -151,6 +152,7 @@ mod tests {
             Failure::Raised(RaisedException {
                 kind: "MemoryError".into(),
                 message: String::new(),
+                location: String::new(),
                 traceback: String::new(),
             })
         };

@@ -12,6 +12,7 @@ use super::failure::{self, StoreFacts};
 use super::guest_json;
 use super::limits::Limits;
 use super::state::HostState;
+use crate::bundle::Mount;
 use crate::call::{CallInput, CallOutput, CallStats, Phase, micros};
 use crate::error::CallError;
 
@@ -30,16 +31,19 @@ pub struct CompiledPolicy {
     pre: PolicyPre<HostState>,
     limits: Limits,
     description: GuestDescription,
+    mounts: Arc<[Mount]>,
 }
 
 impl CompiledPolicy {
     /// Links `component` and checks it in one throwaway instance: that it
     /// fits the engine's pool, within `limits`, and what phases it has.
+    /// Every instance gets `mounts` (the policy's own files) read-only.
     pub fn new(
         engine: &SandboxEngine,
         component: &Component,
         label: &str,
         limits: Limits,
+        mounts: Vec<Mount>,
     ) -> Result<Self, LoadError> {
         let instance_pre = engine
             .linker()
@@ -54,6 +58,7 @@ impl CompiledPolicy {
                 phases: Vec::new(),
                 entry: String::new(),
             },
+            mounts: mounts.into(),
         };
         policy.description = policy.describe(engine)?;
         Ok(policy)
@@ -92,7 +97,10 @@ impl CompiledPolicy {
     /// A new store and instance; the call's input comes later
     /// ([`HostState::begin_call`]).
     fn instantiate(&self, engine: &SandboxEngine) -> Result<(Store<HostState>, Policy), CallError> {
-        let state = HostState::new(&self.limits, self.label.clone());
+        let state =
+            HostState::new(&self.limits, self.label.clone(), &self.mounts).map_err(|error| {
+                CallError::Internal(format!("opening the policy's files: {error:#}"))
+            })?;
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(self.limits.fuel).map_err(internal)?;

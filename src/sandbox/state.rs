@@ -5,10 +5,11 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::host::call_input::CallInputState;
 use super::limits::{CallLimiter, Limits};
+use crate::bundle::Mount;
 use crate::call::CallInput;
 
 /// Raw guest stderr kept per call; writes past it fail (and the guest traps).
@@ -30,35 +31,44 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// State for one call: a WASI context with no files, no network, no
-    /// environment, no arguments and an empty stdin. The call's input is
-    /// empty until [`HostState::begin_call`].
-    pub fn new(limits: &Limits, policy_label: std::sync::Arc<str>) -> Self {
+    /// State for one call: a WASI context with no files but the policy's
+    /// own bundle (`mounts`, read-only), no network, no environment, no
+    /// arguments and an empty stdin. The call's input is empty until
+    /// [`HostState::begin_call`]. Fails only when a mount cannot be opened.
+    pub fn new(
+        limits: &Limits,
+        policy_label: std::sync::Arc<str>,
+        mounts: &[Mount],
+    ) -> wasmtime::Result<Self> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        HostState {
+        Ok(HostState {
             deadline: std::time::Instant::now() + limits.timeout,
-            wasi: deny_all_wasi(stderr.clone()),
+            wasi: deny_all_wasi(stderr.clone(), mounts)?,
             stderr,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits),
             call: CallInputState::new(CallInput::placeholder(), policy_label),
-        }
+        })
     }
 }
 
-/// A WASI context that grants nothing: no preopened directories, no sockets
-/// (the default socket address check denies every address, and name lookup is
+/// A WASI context that grants nothing but reading the policy's own files:
+/// `mounts` preopened read-only (see [`crate::bundle`]), no sockets (the
+/// default socket address check denies every address, and name lookup is
 /// off), no environment variables, no arguments, stdin empty, stdout and
 /// stderr captured for crash reports (the glue routes policy output to
 /// `call-input.log`). Clocks and random are real; random is seeded afresh
 /// per call.
-fn deny_all_wasi(stderr: MemoryOutputPipe) -> WasiCtx {
+fn deny_all_wasi(stderr: MemoryOutputPipe, mounts: &[Mount]) -> wasmtime::Result<WasiCtx> {
     let mut builder = WasiCtx::builder();
     builder.stderr(stderr);
     builder.allow_ip_name_lookup(false);
     builder.allow_tcp(false);
     builder.allow_udp(false);
-    builder.build()
+    for mount in mounts {
+        builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
+    }
+    Ok(builder.build())
 }
 
 impl HostState {

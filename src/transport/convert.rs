@@ -175,8 +175,10 @@ fn append_headers(changes: &HeaderChanges) -> HashMap<String, proto::StringList>
         .collect()
 }
 
-fn analytics(changes: &HeaderChanges) -> Option<Struct> {
-    Some(json_to_struct(&changes.analytics_metadata))
+/// The analytics map as the wire carries it: unset unless the policy set
+/// some (SPEC §1; the old executor never sends an empty map).
+fn analytics(metadata: &JsonObject) -> Option<Struct> {
+    (!metadata.is_empty()).then(|| json_to_struct(metadata))
 }
 
 fn request_result(action: Option<Action>) -> Result<proto::execution_response::Result, CallError> {
@@ -194,7 +196,7 @@ fn request_result(action: Option<Action>) -> Result<proto::execution_response::R
                 path: changes.path.unwrap_or_default(),
                 method_present: changes.method.is_some(),
                 method: changes.method.unwrap_or_default(),
-                analytics_metadata: analytics(&changes.headers),
+                analytics_metadata: analytics(&changes.headers.analytics_metadata),
             }))
         }
         Some(Action::ImmediateResponse(response)) => {
@@ -202,7 +204,7 @@ fn request_result(action: Option<Action>) -> Result<proto::execution_response::R
                 status_code: response.status_code,
                 headers: response.headers.into_iter().collect(),
                 body: response.body.unwrap_or_default(),
-                analytics_metadata: Some(json_to_struct(&response.analytics_metadata)),
+                analytics_metadata: analytics(&response.analytics_metadata),
             }))
         }
         Some(other) => return Err(wrong_phase(&other, "on_request")),
@@ -225,7 +227,7 @@ fn response_result(action: Option<Action>) -> Result<proto::execution_response::
                 body: changes.body.unwrap_or_default(),
                 status_code_present: changes.status_code.is_some(),
                 status_code: changes.status_code.unwrap_or_default(),
-                analytics_metadata: analytics(&changes.headers),
+                analytics_metadata: analytics(&changes.headers.analytics_metadata),
             },
         )),
         Some(other) => return Err(wrong_phase(&other, "on_response")),
@@ -418,6 +420,46 @@ mod tests {
         };
         assert!(wire.status_code_present && wire.status_code == 0);
         assert!(!wire.body_present);
+    }
+
+    /// SPEC §1: the wire carries analytics only when the policy set some.
+    #[test]
+    fn analytics_metadata_is_sent_only_when_set() {
+        let wire_analytics = |changes: RequestChanges| {
+            let response = success(
+                "r".into(),
+                Phase::OnRequest,
+                output(Some(Action::ContinueRequest(changes))),
+            )
+            .unwrap();
+            let Some(proto::execution_response::Result::RequestResult(
+                proto::RequestActionResult {
+                    action: Some(proto::request_action_result::Action::ContinueRequest(wire)),
+                },
+            )) = response.result
+            else {
+                panic!()
+            };
+            wire.analytics_metadata
+        };
+        assert_eq!(wire_analytics(RequestChanges::default()), None);
+        let mut changes = RequestChanges::default();
+        changes.headers.analytics_metadata = json!({"score": 1}).as_object().unwrap().clone();
+        let set = wire_analytics(changes).expect("set analytics reach the wire");
+        assert_eq!(set.fields["score"], number(1.0));
+        let immediate = success(
+            "r".into(),
+            Phase::OnRequest,
+            output(Some(Action::ImmediateResponse(Default::default()))),
+        )
+        .unwrap();
+        let Some(proto::execution_response::Result::RequestResult(proto::RequestActionResult {
+            action: Some(proto::request_action_result::Action::ImmediateResponse(wire)),
+        })) = immediate.result
+        else {
+            panic!()
+        };
+        assert_eq!(wire.analytics_metadata, None);
     }
 
     #[test]

@@ -175,11 +175,27 @@ impl CallTag {
         let response = match encoded {
             Ok(response) => response,
             Err(error) => {
-                tracing::debug!(%request_id, policy = %name, %version, error_type = error.error_type(), us, "call failed: {error}");
+                log_failure(&request_id, &name, &version, &error, us);
                 status::error_response(request_id, &name, &version, &error)
             }
         };
         within_size_cap(response, &name, &version, max_bytes)
+    }
+}
+
+/// A policy's own exception is logged at warn with its whole traceback (the
+/// wire carries only its one-line message); other failures at debug.
+fn log_failure(request_id: &str, name: &str, version: &str, error: &CallError, us: u64) {
+    let error_type = error.error_type();
+    if let CallError::PolicyRaised { traceback, .. } = error {
+        // Debug-formatted: the traceback stays on the record's one line.
+        tracing::warn!(
+            target: "policy",
+            %request_id, policy = %name, %version, error_type, us, traceback = ?traceback,
+            "call failed: {error}"
+        );
+    } else {
+        tracing::debug!(%request_id, policy = %name, %version, error_type, us, "call failed: {error}");
     }
 }
 

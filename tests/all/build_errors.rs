@@ -15,6 +15,59 @@ fn a_syntax_error_is_reported_as_file_and_line() {
     assert!(message.starts_with("policy.py:3: "), "{message}");
 }
 
+/// An import failure deep in the policy's own files names the file and
+/// line that raised it and the missing module.
+#[test]
+fn an_import_error_names_its_file_line_and_module() {
+    let message = build_error("import-error");
+    assert!(
+        message.starts_with("helper.py:3: No module named '_policy_host_missing_native'"),
+        "{message}"
+    );
+}
+
+/// The build's guest sees none of the host's Python packages: the host's
+/// site-packages is neither importable nor writable while a policy builds.
+#[test]
+fn the_build_exposes_no_host_site_packages() {
+    let host_site = std::process::Command::new("python3")
+        .args(["-c", "import site; print(site.getsitepackages()[0])"])
+        .output()
+        .expect("python3");
+    let host_site = String::from_utf8(host_site.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let marker = "policy_host_build_escape_marker.txt";
+    let (_dir, package) = hostile_package(|p| {
+        std::fs::write(
+            p.join("policy.py"),
+            format!(
+                "import os, sys\n\
+                 REACHED = []\n\
+                 for entry in sys.path:\n\
+                 \x20   try:\n\
+                 \x20       open(os.path.join(entry, {marker:?}), 'w').close()\n\
+                 \x20   except OSError:\n\
+                 \x20       pass\n\
+                 \x20   if os.path.isdir(os.path.join(entry, 'pip')):\n\
+                 \x20       REACHED.append(entry)\n\
+                 if REACHED:\n\
+                 \x20   raise RuntimeError('host packages on the path: %r' % REACHED)\n\
+                 def on_request(ctx, params):\n\
+                 \x20   return None\n"
+            ),
+        )
+        .unwrap();
+    });
+    let built = harness().try_build(&package);
+    let written = std::path::Path::new(&host_site).join(marker);
+    let escaped = written.exists();
+    let _ = std::fs::remove_file(&written);
+    assert!(!escaped, "a policy wrote into the host's {host_site}");
+    built.unwrap_or_else(|error| panic!("{error}"));
+}
+
 #[test]
 fn a_module_without_entry_points_is_rejected() {
     let message = build_error("no-entry");

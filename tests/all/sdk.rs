@@ -129,6 +129,7 @@ fn exceptions_carry_type_and_message() {
     let CallError::PolicyRaised {
         kind,
         message,
+        location,
         traceback,
     } = &error
     else {
@@ -136,7 +137,17 @@ fn exceptions_carry_type_and_message() {
     };
     assert_eq!(kind, "KeyError");
     assert_eq!(message, "'missing-thing'");
+    assert!(location.starts_with("policy.py:"), "{location}");
     assert!(traceback.contains("policy.py"), "{traceback}");
+    assert!(
+        traceback.starts_with("Traceback (most recent call last)"),
+        "{traceback}"
+    );
+    let line = error.to_string();
+    assert!(
+        line.ends_with(&format!("({location})")) && !line.contains('\n'),
+        "{line}"
+    );
     assert_eq!(error.error_type(), "execution_error");
 }
 

@@ -31,6 +31,8 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// Input caps.
     pub caps: InputCaps,
+    /// More registrations: (test policy, name, version) each.
+    pub aliases: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             max_in_flight: 100,
             max_response_bytes: 4 * 1024 * 1024,
             caps: InputCaps::default(),
+            aliases: Vec::new(),
         }
     }
 }
@@ -75,6 +78,10 @@ impl TestServer {
             } else {
                 "v1"
             };
+            registry.insert(name, version, policy).unwrap();
+        }
+        for (policy, name, version) in &settings.aliases {
+            let policy = tokio::task::block_in_place(|| h.policy(policy));
             registry.insert(name, version, policy).unwrap();
         }
         let dispatcher = Arc::new(Dispatcher::new(

@@ -22,10 +22,18 @@ import sys
 import policy_host_preload  # noqa: F401  (the standard library every call can use)
 import policy_host_random  # noqa: F401  (random reseeds on first use; before the policy is imported)
 import policy_host_output
+import policy_host_modules as _modules
+import policy_host_network  # noqa: F401  (network attempts raise PermissionError, never trap)
+
+try:
+    import ssl  # noqa: F401
+except ImportError:  # the guest's CPython has no _ssl: names only, no TLS
+    import policy_host_ssl
+
+    sys.modules["ssl"] = policy_host_ssl
 
 import dataclasses
 import json
-import traceback
 
 # Bound before the policy is imported: policy code may replace attributes of
 # the json module (its own business), but not how the glue talks to the host.
@@ -49,7 +57,8 @@ from wit_world.imports import call_input
 from sdk import policy as sdk
 
 BUILD_ERROR_PREFIX = "policy-host-build-error: "
-MAX_TRACEBACK_CHARS = 4000
+MAX_TRACEBACK_CHARS = 16000
+MAX_MESSAGE_CHARS = 2000
 
 
 def _fail_build(message):
@@ -60,29 +69,25 @@ def _fail_build(message):
 
 
 def _import_policy():
-    """Imports the author's `policy` module, turning failures into build errors."""
+    """Imports the author's `policy` module, turning failures into build
+    errors that name the file and line that raised (in the policy or in a
+    requirement) and, for imports, the missing module."""
+    _modules.start_recording()
     try:
         import policy
     except SyntaxError as error:
-        location = f"{_package_relative(error.filename)}:{error.lineno}"
+        location = f"{_modules.display_path(error.filename)}:{error.lineno}"
         _fail_build(f"{location}: {error.msg}")
-    except ModuleNotFoundError as error:
-        _fail_build(
-            f"policy.py: importing the policy failed: {error} "
-            "(list third-party packages in requirements.txt; only pure-Python packages work)"
-        )
+    except ImportError as error:
+        where = _modules.location(error.__traceback__) or "policy.py"
+        hint = ""
+        if isinstance(error, ModuleNotFoundError):
+            hint = " (list third-party packages in requirements.txt; only pure-Python packages work)"
+        _fail_build(f"{where}: {_modules.import_error_text(error)}{hint}")
     except BaseException as error:  # noqa: BLE001  (any import-time failure stops the build)
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        location = f"{_package_relative(frame.filename)}:{frame.lineno}"
-        _fail_build(f"{location}: importing the policy raised {type(error).__name__}: {error}")
+        where = _modules.location(error.__traceback__) or "policy.py"
+        _fail_build(f"{where}: importing the policy raised {type(error).__name__}: {error}")
     return policy
-
-
-def _package_relative(path):
-    """Shows a staged file's path relative to the policy package."""
-    path = str(path or "policy.py")
-    marker = "/app/"
-    return path.rsplit(marker, 1)[-1] if marker in path else path.rsplit("/", 1)[-1]
 
 
 # --- the call-input imports outside calls ------------------------------------
@@ -105,9 +110,15 @@ def _outside_a_call(*args):
 
 _use_imports(dict.fromkeys(_IMPORTS, _outside_a_call))
 _policy = _import_policy()
-_on_request = getattr(_policy, "on_request", None)
-_on_response = getattr(_policy, "on_response", None)
-_get_policy = getattr(_policy, "get_policy", None)
+_POLICY_DIR = _modules.policy_dir_of(_policy)
+
+
+def _entry_points():
+    """The policy module's on_request, on_response and get_policy."""
+    return tuple(getattr(_policy, name, None) for name in ("on_request", "on_response", "get_policy"))
+
+
+_on_request, _on_response, _get_policy = _entry_points()
 if not callable(_on_request) and not callable(_on_response) and not callable(_get_policy):
     _fail_build(
         "policy.py defines neither on_request(ctx, params) nor on_response(ctx, params) "
@@ -293,11 +304,20 @@ def _run_to_completion(value):
 
 
 def _raised(error):
-    frames = traceback.format_exception(type(error), error, error.__traceback__)
-    trace = "".join(frames[-6:])[-MAX_TRACEBACK_CHARS:]
+    """The policy's exception as the host reports it: a one-line message, the
+    policy's own innermost frame, and the whole traceback (for the log)."""
+    trace = _modules.format_traceback(error)
+    if len(trace) > MAX_TRACEBACK_CHARS:
+        trace = "...\n" + trace[-MAX_TRACEBACK_CHARS:]
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return Err(
         wit.Failure_Raised(
-            wit.RaisedException(kind=type(error).__name__, message=str(error), traceback=trace)
+            wit.RaisedException(
+                kind=type(error).__name__,
+                message=message[:MAX_MESSAGE_CHARS],
+                location=_modules.location(error.__traceback__, _POLICY_DIR),
+                traceback=trace,
+            )
         )
     )
 
@@ -539,10 +559,12 @@ def _warm_up():
 
     The snapshot then holds the interpreter state a first call would
     otherwise build (specialised bytecode, caches, the glue's own first-use
-    work), which makes every fresh instance's call cheaper. Policy code runs
-    at build time here; whatever module state it leaves is part of every
-    call's starting state. Failures are ignored: the policy sees real input
-    at run time.
+    work, the modules a handler imports inside functions), which makes every
+    fresh instance's call cheaper. Policy code runs at build time here, so
+    afterwards the policy's own modules are run again from their (now
+    specialised) code objects: a call sees their state exactly as import
+    left it (policy_host_modules). Failures are ignored: the policy sees
+    real input at run time.
 
     Nothing here interrupts a handler that runs too long: a tracer
     (sys.settrace) would, but switching tracing off leaves every code object
@@ -588,6 +610,17 @@ def _warm_up():
         _last_call[0] = None
         for namespace, saved in glue_namespaces:
             namespace.update(saved)
+        _modules.stop_recording()
+    # The policy's modules as import left them: no trace of the warm-up.
+    try:
+        _modules.reset_policy_modules(_POLICY_DIR)
+    except BaseException as error:  # noqa: BLE001  (it imported once: report, do not crash)
+        where = _modules.location(error.__traceback__) or "policy.py"
+        _fail_build(
+            f"{where}: running the policy's module again after the build-time warm-up raised "
+            f"{type(error).__name__}: {error} (does its import depend on state a call changed?)"
+        )
+    _on_request, _on_response, _get_policy = _entry_points()
     _warm_up_marker("end")
 
 

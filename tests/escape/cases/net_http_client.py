@@ -1,5 +1,5 @@
 # tries: an HTTP request with http.client
-# expect: error sandbox_trap a host call was refused
+# expect: error execution_error network access is not available inside the policy sandbox
 import http.client
 
 

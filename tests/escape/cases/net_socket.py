@@ -1,5 +1,5 @@
 # tries: open a TCP connection to the host
-# expect: error sandbox_trap a host call was refused
+# expect: error execution_error network access is not available inside the policy sandbox
 import socket
 
 

@@ -126,6 +126,8 @@ def on_request(ctx, params):
         return UpstreamRequestModifications(body=b"", path="/new", method="PUT", remove_headers=["x-a"], append_headers={"x-b": ["1", "2"]})
     if what == "raise":
         raise KeyError("missing-thing")
+    if what == "analytics":
+        return UpstreamRequestModifications(analytics_metadata={"score": 1, "tier": "gold"})
     if what == "loop":
         while True:
             pass

@@ -1,0 +1,1 @@
+"""A package of the policy's own, with a data file."""

@@ -1,0 +1,5 @@
+import pydantic  # noqa: F401
+
+
+def on_request(ctx, params):
+    return None
