@@ -12,48 +12,50 @@ pub struct GuestFile {
     pub contents: &'static str,
 }
 
+/// A [`GuestFile`] staged at `$staged_at` from `$source` (relative to the
+/// repository root).
+macro_rules! guest_file {
+    ($staged_at:literal, $source:literal) => {
+        GuestFile {
+            staged_at: $staged_at,
+            contents: include_str!(concat!("../../", $source)),
+        }
+    };
+}
+
 /// The WIT world, the glue modules and the SDK.
 pub const GUEST_FILES: &[GuestFile] = &[
-    GuestFile {
-        staged_at: "wit/policy.wit",
-        contents: include_str!("../../wasm-python/wit/policy.wit"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_glue.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_glue.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_output.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_output.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_preload.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_preload.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_random.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_random.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_modules.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_modules.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_network.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_network.py"),
-    },
-    GuestFile {
-        staged_at: "glue/policy_host_ssl.py",
-        contents: include_str!("../../wasm-python/guest/policy_host_ssl.py"),
-    },
-    GuestFile {
-        staged_at: "sdk/sdk/__init__.py",
-        contents: include_str!("../../sdk/__init__.py"),
-    },
-    GuestFile {
-        staged_at: "sdk/sdk/policy.py",
-        contents: include_str!("../../sdk/policy.py"),
-    },
+    guest_file!("wit/policy.wit", "wasm-python/wit/policy.wit"),
+    guest_file!(
+        "glue/policy_host_glue.py",
+        "wasm-python/guest/policy_host_glue.py"
+    ),
+    guest_file!(
+        "glue/policy_host_output.py",
+        "wasm-python/guest/policy_host_output.py"
+    ),
+    guest_file!(
+        "glue/policy_host_preload.py",
+        "wasm-python/guest/policy_host_preload.py"
+    ),
+    guest_file!(
+        "glue/policy_host_random.py",
+        "wasm-python/guest/policy_host_random.py"
+    ),
+    guest_file!(
+        "glue/policy_host_modules.py",
+        "wasm-python/guest/policy_host_modules.py"
+    ),
+    guest_file!(
+        "glue/policy_host_network.py",
+        "wasm-python/guest/policy_host_network.py"
+    ),
+    guest_file!(
+        "glue/policy_host_ssl.py",
+        "wasm-python/guest/policy_host_ssl.py"
+    ),
+    guest_file!("sdk/sdk/__init__.py", "sdk/__init__.py"),
+    guest_file!("sdk/sdk/policy.py", "sdk/policy.py"),
 ];
 
 /// Writes every guest file under `staging`.

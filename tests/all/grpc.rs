@@ -230,14 +230,18 @@ async fn every_error_path_is_an_execution_error_and_the_stream_survives() {
         ("invalid-result", "invalid_result"),
         ("memory", "memory_limit"),
         ("deadline", "timeout"),
-        ("fuel", "fuel_exhausted"),
+        // A busy loop spends its 10^9 fuel in ~100 ms of CPU; on two cores
+        // shared with component builds the 500 ms deadline can come first
+        // (CI at e493fa8). Either way the loop is stopped and answered;
+        // limits.rs checks fuel exhaustion on its own.
+        ("fuel", "fuel_exhausted|timeout"),
         ("fine", "ok"),
     ];
     for (id, kind) in expected {
-        assert_eq!(
-            kinds.get(id).map(String::as_str),
-            Some(kind),
-            "{id}: {kinds:?}"
+        let got = kinds.get(id).map(String::as_str).unwrap_or("missing");
+        assert!(
+            kind.split('|').any(|k| k == got),
+            "{id}: expected {kind}, got {got}: {kinds:?}"
         );
     }
     assert_eq!(responses.len(), expected.len());

@@ -18,6 +18,18 @@ fn call_ok(policy: &str, input: policy_host::call::CallInput) -> CallOutput {
         .unwrap_or_else(|error| panic!("{policy}: {error}"))
 }
 
+/// The status and body of an ImmediateResponse action.
+fn immediate(output: &CallOutput) -> (i32, String) {
+    let Some(policy_host::call::Action::ImmediateResponse(response)) = &output.action else {
+        panic!("expected an immediate response, got {:?}", output.action)
+    };
+    let body = response.body.as_deref().unwrap_or_default();
+    (
+        response.status_code,
+        String::from_utf8_lossy(body).into_owned(),
+    )
+}
+
 /// The gateway's body validator creates its Draft7Validator inside
 /// on_request: jsonschema reads its bundled vocabularies at call time.
 #[test]
@@ -29,11 +41,8 @@ fn jsonschema_used_only_at_call_time_validates() {
     );
     assert_eq!(valid.action, None, "a valid body passes through");
     let invalid = call_ok("gateway-body-validator", body_request(b"{}", schema));
-    let Some(policy_host::call::Action::ImmediateResponse(response)) = &invalid.action else {
-        panic!("{:?}", invalid.action)
-    };
-    assert_eq!(response.status_code, 400);
-    let body = String::from_utf8_lossy(response.body.as_deref().unwrap_or_default());
+    let (status, body) = immediate(&invalid);
+    assert_eq!(status, 400);
     assert!(body.contains("'name' is a required property"), "{body}");
 }
 
@@ -61,12 +70,8 @@ fn pyjwt_hs256_accepts_valid_tokens_and_refuses_forged_ones() {
         )
     };
     assert_eq!(set_header(&call(valid), "x-jwt-sub"), "alice");
-    let refused = call(forged);
-    let Some(policy_host::call::Action::ImmediateResponse(response)) = &refused.action else {
-        panic!("{:?}", refused.action)
-    };
-    assert_eq!(response.status_code, 401);
-    let body = String::from_utf8_lossy(response.body.as_deref().unwrap_or_default());
+    let (status, body) = immediate(&call(forged));
+    assert_eq!(status, 401);
     assert!(body.contains("InvalidSignatureError"), "{body}");
 }
 
