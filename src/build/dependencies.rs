@@ -68,8 +68,11 @@ pub fn install(
     let mut built: Vec<String> = Vec::new();
     loop {
         let find_links = (!built.is_empty()).then_some(&*wheels);
-        let Some(NoPureWheel { name, pip_line }) =
-            pip_install(toolchain, &list, target, find_links)?
+        let Some(NoPureWheel {
+            name,
+            spec,
+            pip_line,
+        }) = pip_install(toolchain, &list, target, find_links)?
         else {
             return find_native_files(target);
         };
@@ -83,7 +86,6 @@ pub fn install(
                 "pip still finds no pure wheel after building it".into(),
             )));
         }
-        let spec = requirement_spec(&pip_line).unwrap_or(&name).to_string();
         source_build::build_pure_wheel(toolchain, &name, &spec, &wheels).map_err(refuse)?;
         built.push(name);
     }
@@ -91,7 +93,11 @@ pub fn install(
 
 /// pip found no pure wheel for a distribution.
 struct NoPureWheel {
+    /// The distribution.
     name: String,
+    /// The requirement pip tried to satisfy (`rpds-py>=0.7.1`), else the name.
+    spec: String,
+    /// pip's own line.
     pip_line: String,
 }
 
@@ -142,16 +148,11 @@ fn pip_install(
     }
 }
 
-/// The requirement in pip's "satisfies the requirement X (from Y)" line.
-fn requirement_spec(pip_line: &str) -> Option<&str> {
-    let after = pip_line.split_once(SATISFIES)?.1;
-    let spec = after.split(" (from").next()?.trim();
-    (!spec.is_empty()).then_some(spec)
-}
-
 const SATISFIES: &str = "satisfies the requirement ";
 
-/// pip's "no matching distribution", with the package it names.
+/// pip's "no matching distribution" line (`... satisfies the requirement
+/// rpds-py>=0.7.1 (from jsonschema) ...`), with the package and the
+/// requirement it names.
 fn no_pure_wheel(error: &ToolchainError) -> Option<NoPureWheel> {
     let ToolchainError::Failed { output, .. } = error else {
         return None;
@@ -162,7 +163,13 @@ fn no_pure_wheel(error: &ToolchainError) -> Option<NoPureWheel> {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
         .collect();
+    let spec = after.split(" (from").next().unwrap_or_default().trim();
     Some(NoPureWheel {
+        spec: if spec.is_empty() {
+            name.clone()
+        } else {
+            spec.to_string()
+        },
         name,
         pip_line: line.trim().to_string(),
     })
@@ -209,7 +216,7 @@ mod tests {
         })
         .expect("a missing wheel");
         assert_eq!(missing.name, "rpds-py");
-        assert_eq!(requirement_spec(&missing.pip_line), Some("rpds-py>=0.7.1"));
+        assert_eq!(missing.spec, "rpds-py>=0.7.1");
         let error = DependencyError::NotPurePython {
             name: missing.name,
             pip_line: missing.pip_line,

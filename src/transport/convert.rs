@@ -379,6 +379,18 @@ mod tests {
         );
     }
 
+    /// The request-phase action a response carries.
+    fn request_action(response: proto::ExecutionResponse) -> proto::request_action_result::Action {
+        match response.result {
+            Some(proto::execution_response::Result::RequestResult(
+                proto::RequestActionResult {
+                    action: Some(action),
+                },
+            )) => action,
+            other => panic!("expected a request action, got {other:?}"),
+        }
+    }
+
     #[test]
     fn present_flags_mark_what_the_policy_set() {
         let changes = RequestChanges {
@@ -392,11 +404,9 @@ mod tests {
             output(Some(Action::ContinueRequest(changes))),
         )
         .unwrap();
-        let Some(proto::execution_response::Result::RequestResult(proto::RequestActionResult {
-            action: Some(proto::request_action_result::Action::ContinueRequest(wire)),
-        })) = response.result
-        else {
-            panic!()
+        let wire = request_action(response);
+        let proto::request_action_result::Action::ContinueRequest(wire) = wire else {
+            panic!("{wire:?}")
         };
         assert!(wire.body_present && wire.body.is_empty());
         assert!(wire.method_present && wire.method == "PUT");
@@ -432,11 +442,8 @@ mod tests {
                 output(Some(Action::ContinueRequest(changes))),
             )
             .unwrap();
-            let Some(proto::execution_response::Result::RequestResult(
-                proto::RequestActionResult {
-                    action: Some(proto::request_action_result::Action::ContinueRequest(wire)),
-                },
-            )) = response.result
+            let proto::request_action_result::Action::ContinueRequest(wire) =
+                request_action(response)
             else {
                 panic!()
             };
@@ -453,9 +460,8 @@ mod tests {
             output(Some(Action::ImmediateResponse(Default::default()))),
         )
         .unwrap();
-        let Some(proto::execution_response::Result::RequestResult(proto::RequestActionResult {
-            action: Some(proto::request_action_result::Action::ImmediateResponse(wire)),
-        })) = immediate.result
+        let proto::request_action_result::Action::ImmediateResponse(wire) =
+            request_action(immediate)
         else {
             panic!()
         };

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::harness::{harness, params, request};
 use crate::server::{
-    Settings, TestServer, binary, exchange, outcome_kind, serve_command, wait_for_socket,
-    wire_request,
+    Settings, TestServer, binary, exchange, outcome_kind, probe_policies, serve_command,
+    wait_for_socket, wire_request,
 };
 
 fn probe(what: &str) -> policy_host::call::CallInput {
@@ -122,10 +122,7 @@ async fn analytics_metadata_is_on_the_wire_only_when_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_exception_is_one_line_on_the_wire_and_a_traceback_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    let wasm = tokio::task::block_in_place(|| harness().wasm("probe"));
-    std::fs::write(policies.join("probe-v1.wasm"), &*wasm).unwrap();
+    let policies = probe_policies(dir.path());
     let socket = dir.path().join("executor.sock");
     let mut child = serve_command(&policies, &socket, "info")
         .stderr(Stdio::piped())

@@ -8,9 +8,10 @@ use prost::Message;
 use serde_json::json;
 use tonic::codegen::http::uri::PathAndQuery;
 
-use crate::harness::{harness, params, request};
+use crate::harness::{params, request};
 use crate::server::{
-    Settings, TestServer, binary, outcome_kind, serve_command, wait_for_socket, wire_request,
+    Settings, TestServer, binary, outcome_kind, probe_policies, serve_command, wait_for_socket,
+    wire_request,
 };
 
 /// A frame laid out like an ExecutionRequest, except that it can put a
@@ -110,10 +111,7 @@ async fn an_undecodable_frame_ends_the_stream_with_invalid_argument_after_answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    let wasm = tokio::task::block_in_place(|| harness().wasm("probe"));
-    std::fs::write(policies.join("probe-v1.wasm"), &*wasm).unwrap();
+    let policies = probe_policies(dir.path());
     let socket = dir.path().join("sock/executor.sock");
     let mut child = serve_command(&policies, &socket, "warn").spawn().unwrap();
     let mut client = wait_for_socket(&socket).await;

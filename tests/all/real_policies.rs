@@ -18,6 +18,13 @@ fn call_ok(policy: &str, input: policy_host::call::CallInput) -> CallOutput {
         .unwrap_or_else(|error| panic!("{policy}: {error}"))
 }
 
+/// Asserts each `(header, value)` among the headers `output` sets.
+fn assert_headers(output: &CallOutput, expected: &[(&str, &str)]) {
+    for (header, value) in expected {
+        assert_eq!(set_header(output, header), *value, "{header}");
+    }
+}
+
 /// The status and body of an ImmediateResponse action.
 fn immediate(output: &CallOutput) -> (i32, String) {
     let Some(policy_host::call::Action::ImmediateResponse(response)) = &output.action else {
@@ -137,9 +144,7 @@ fn a_policy_reads_its_own_files_and_nothing_else() {
         ("x-etc-passwd", "FileNotFoundError"),
         ("x-parent", "PermissionError"),
     ];
-    for (header, value) in expected {
-        assert_eq!(set_header(&output, header), value, "{header}");
-    }
+    assert_headers(&output, &expected);
 }
 
 /// Every way to the network raises an OSError the policy catches, and the
@@ -164,7 +169,5 @@ fn network_attempts_raise_and_the_call_goes_on() {
         ("x-ssl-names", "True,True,True,True,True"),
         ("x-after", "still-running"),
     ];
-    for (header, value) in expected {
-        assert_eq!(set_header(&output, header), value, "{header}");
-    }
+    assert_headers(&output, &expected);
 }

@@ -199,6 +199,16 @@ pub fn serve_command(
     command
 }
 
+/// `dir/policies` holding the probe component as `probe-v1.wasm`, for a
+/// server process (call from a multi-threaded tokio runtime).
+pub fn probe_policies(dir: &std::path::Path) -> PathBuf {
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let wasm = tokio::task::block_in_place(|| harness().wasm("probe"));
+    std::fs::write(policies.join("probe-v1.wasm"), &*wasm).unwrap();
+    policies
+}
+
 /// A client of the server that is starting on `socket` (waits up to 2 min).
 pub async fn wait_for_socket(socket: &std::path::Path) -> PythonExecutorServiceClient<Channel> {
     for _ in 0..1200 {
