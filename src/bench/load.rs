@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::stats::{Percentiles, percentiles};
+use super::stats::{Percentiles, Usage, percentiles, usage_of};
 use super::workloads::Workload;
 use crate::transport::client::{WireOutcome, connect_unix, decode_response, request_to_proto};
 
@@ -29,6 +29,44 @@ pub struct LoadResult {
     pub calls_per_second: f64,
     /// Latency from send to response.
     pub latency: Percentiles,
+    /// The server's CPU time and page faults per answered call, when its
+    /// process could be watched.
+    pub server: Option<ServerCost>,
+}
+
+/// What the server process spent per answered call in the measured window.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCost {
+    /// User plus system CPU, microseconds.
+    pub cpu_us: f64,
+    /// Minor plus major page faults.
+    pub faults: f64,
+}
+
+impl ServerCost {
+    fn between(before: Usage, after: Usage, calls: usize) -> ServerCost {
+        let spent = after - before;
+        let calls = calls.max(1) as f64;
+        ServerCost {
+            cpu_us: spent.cpu_us / calls,
+            faults: spent.faults as f64 / calls,
+        }
+    }
+}
+
+/// What one level sends: the normal requests, taken in turn, and the
+/// server to watch.
+pub struct Level<'a> {
+    /// The normal requests, sent round-robin.
+    pub targets: &'a [crate::transport::proto::ExecutionRequest],
+    /// Calls kept in flight.
+    pub concurrency: usize,
+    /// Measured time, after a one-second warm-up.
+    pub duration: Duration,
+    /// Percent of requests sent to the hostile policy instead.
+    pub hostile_percent: u32,
+    /// The server's process, to read its CPU time and page faults.
+    pub server_pid: Option<u32>,
 }
 
 /// The hostile request: an infinite loop or a 500 MiB allocation.
@@ -45,24 +83,36 @@ fn hostile_request(attack: &str, workload: &Workload) -> crate::transport::proto
     request_to_proto("", "noisy-neighbour", "v1", &input)
 }
 
-/// Drives `concurrency` calls in flight on one stream for `duration` (after
-/// a one-second warm-up). Every `100 / hostile_percent`-th request goes to
-/// the hostile policy instead (loops and memory bombs, alternating); those
-/// are counted, not timed.
+/// The request `workload` sends.
+pub fn request(workload: &Workload) -> crate::transport::proto::ExecutionRequest {
+    request_to_proto("", workload.policy, workload.version, &workload.input)
+}
+
+/// Drives `level.concurrency` calls in flight on one stream for
+/// `level.duration` (after a one-second warm-up). Every
+/// `100 / hostile_percent`-th request goes to the hostile policy instead
+/// (loops and memory bombs, alternating); those are counted, not timed.
 pub async fn run_level(
     socket: &Path,
     workload: &Workload,
-    concurrency: usize,
-    duration: Duration,
-    hostile_percent: u32,
+    level: &Level<'_>,
 ) -> Result<LoadResult, Box<dyn std::error::Error>> {
+    let Level {
+        targets,
+        concurrency,
+        duration,
+        hostile_percent,
+        server_pid,
+    } = *level;
+    if targets.is_empty() {
+        return Err("no requests to send".into());
+    }
     let mut client = connect_unix(socket).await?;
     let (sender, receiver) = mpsc::channel(concurrency * 2);
     let mut responses = client
         .execute_stream(ReceiverStream::new(receiver))
         .await?
         .into_inner();
-    let normal = request_to_proto("", workload.policy, workload.version, &workload.input);
     let hostile = [
         hostile_request("loop", workload),
         hostile_request("bomb", workload),
@@ -79,7 +129,7 @@ pub async fn run_level(
         let mut request = if is_hostile {
             hostile[((next_id / hostile_every) % 2) as usize].clone()
         } else {
-            normal.clone()
+            targets[(next_id % targets.len() as u64) as usize].clone()
         };
         request.request_id = if is_hostile {
             format!("h{next_id}")
@@ -94,6 +144,8 @@ pub async fn run_level(
     }
     let warm_until = Instant::now() + Duration::from_secs(1);
     let mut measuring_since = None;
+    let mut server_before = Usage::default();
+    let mut answered = 0;
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut hostile_answered = 0;
@@ -103,10 +155,14 @@ pub async fn run_level(
             .remove(&response.request_id)
             .ok_or("response for an unknown request id")?;
         if now >= warm_until {
-            let since = *measuring_since.get_or_insert(now);
+            let since = *measuring_since.get_or_insert_with(|| {
+                server_before = server_pid.map(usage_of).unwrap_or_default();
+                now
+            });
             if now - since >= duration {
                 break;
             }
+            answered += 1;
             if response.request_id.starts_with('h') {
                 hostile_answered += 1;
             } else {
@@ -119,6 +175,7 @@ pub async fn run_level(
         sender.send(send(&mut sent_at)).await?;
     }
     let elapsed = measuring_since.map_or(duration, |since| since.elapsed());
+    let server = server_pid.map(|pid| ServerCost::between(server_before, usage_of(pid), answered));
     let calls = samples.len();
     Ok(LoadResult {
         concurrency,
@@ -128,6 +185,7 @@ pub async fn run_level(
         errors,
         calls_per_second: calls as f64 / elapsed.as_secs_f64(),
         latency: percentiles(&mut samples),
+        server,
     })
 }
 

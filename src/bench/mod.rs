@@ -8,6 +8,7 @@
 
 pub mod inproc;
 pub mod load;
+pub mod mix;
 pub mod native;
 pub mod stats;
 pub mod workloads;

@@ -58,6 +58,38 @@ pub fn process_usage() -> Usage {
     usage(libc::RUSAGE_SELF)
 }
 
+/// Another process's usage so far, from `/proc/<pid>/stat` (zeros where
+/// it cannot be read). CPU time has the kernel's tick resolution (10 ms).
+pub fn usage_of(pid: u32) -> Usage {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the parenthesised command name, numbered from 3.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Usage {
+        cpu_us: (field(14) + field(15)) as f64 * 1e6 / ticks_per_second,
+        faults: field(10) + field(12),
+    }
+}
+
+/// Another process's resident set size in bytes (0 where unknown).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 impl std::ops::Sub for Usage {
     type Output = Usage;
 

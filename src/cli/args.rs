@@ -108,101 +108,7 @@ pub struct CachePruneArgs {
     pub max_mib: Option<u64>,
 }
 
-/// `bench` modes.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// In-process: per sample policy, fresh instance vs reused instance vs
-    /// native CPython, at 1 and 2 threads.
-    Inproc(BenchInprocArgs),
-    /// End to end over the Unix socket of a running server.
-    Load(BenchLoadArgs),
-}
-
-/// `bench inproc` arguments.
-#[derive(Debug, Args)]
-pub struct BenchInprocArgs {
-    /// Built sample components (`make wasm-python`).
-    #[arg(long, value_name = "DIR", default_value = "build/policies")]
-    pub policies: PathBuf,
-
-    /// The sample policy sources (for the native reference).
-    #[arg(long, value_name = "DIR", default_value = "sample-policies")]
-    pub sources: PathBuf,
-
-    /// Calls per thread per configuration.
-    #[arg(long, default_value_t = 2000)]
-    pub calls: usize,
-
-    /// Only policies whose name contains this.
-    #[arg(long)]
-    pub only: Option<String>,
-
-    /// Skip the native CPython reference.
-    #[arg(long)]
-    pub no_native: bool,
-
-    /// Skip the reused-instance floor.
-    #[arg(long)]
-    pub no_reused: bool,
-
-    /// Skip the made-ahead mode (critical path on an instance made just
-    /// before the call). With --no-reused, only the fresh path runs: handy
-    /// under a profiler.
-    #[arg(long)]
-    pub no_ahead: bool,
-
-    /// Thread counts to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub threads: Vec<u16>,
-
-    /// Python for the native reference.
-    #[arg(long, default_value = "python3")]
-    pub python: PathBuf,
-
-    /// Toolchain options (to install requirements for the native reference).
-    #[command(flatten)]
-    pub toolchain: ToolchainArgs,
-}
-
-/// `bench load` arguments.
-#[derive(Debug, Args)]
-pub struct BenchLoadArgs {
-    /// The server's Unix socket.
-    #[arg(
-        long,
-        env = "PYTHON_EXECUTOR_SOCKET",
-        default_value = "build/policy-host.sock"
-    )]
-    pub socket: PathBuf,
-
-    /// Calls in flight, one level per value.
-    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-    pub concurrency: Vec<usize>,
-
-    /// Seconds measured per level (after 1 s of warm-up).
-    #[arg(long, default_value_t = 5)]
-    pub seconds: u64,
-
-    /// Sample policy to call.
-    #[arg(long, default_value = "add-python-header")]
-    pub policy: String,
-
-    /// Add a JSON request body of this many KiB.
-    #[arg(long, value_name = "KIB")]
-    pub body_kib: Option<usize>,
-
-    /// Percent of requests sent to the hostile `noisy-neighbour` policy
-    /// (infinite loops and memory bombs, alternating); latency is reported
-    /// for the normal requests only.
-    #[arg(long, value_name = "PERCENT", default_value_t = 0)]
-    pub hostile_percent: u32,
-
-    /// Ask for a version of the policy that the server does not have. The
-    /// dispatcher answers every call with an error and runs no sandbox, so
-    /// the result measures the gRPC transport and this client alone.
-    #[arg(long)]
-    pub transport_only: bool,
-}
+pub use super::bench_args::{BenchCommand, BenchInprocArgs, BenchLoadArgs};
 
 /// `serve` arguments.
 #[derive(Debug, Args)]
@@ -227,6 +133,14 @@ pub struct ServeArgs {
     /// Sandbox worker threads: calls that run at the same time, server-wide.
     #[arg(long, env = "PYTHON_POLICY_WORKERS", default_value_t = 4)]
     pub workers: usize,
+
+    /// Memory slots kept beyond the ones calls use at once. An idle slot
+    /// keeps the memory image of the policy that ran in it last mapped, so
+    /// that policy's next call maps nothing again: size it to the number of
+    /// policies that are called often. Costs address space (~4 GiB each,
+    /// never resident) and the pages each slot keeps resident between calls.
+    #[arg(long, value_name = "SLOTS", default_value_t = crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS)]
+    pub warm_memory_slots: u32,
 
     /// Do not instantiate ahead. By default a worker with nothing queued
     /// instantiates a fresh instance of the policy it ran last, so that

@@ -165,14 +165,16 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     for &concurrency in &args.concurrency {
         eprintln!("load: {concurrency} in flight …");
+        let targets = [load::request(&workload)];
+        let level = load::Level {
+            targets: &targets,
+            concurrency,
+            duration: Duration::from_secs(args.seconds),
+            hostile_percent: args.hostile_percent,
+            server_pid: None,
+        };
         let result = runtime
-            .block_on(load::run_level(
-                &args.socket,
-                &workload,
-                concurrency,
-                Duration::from_secs(args.seconds),
-                args.hostile_percent,
-            ))
+            .block_on(load::run_level(&args.socket, &workload, &level))
             .map_err(|e| anyhow::anyhow!("load level {concurrency}: {e}"))?;
         results.push(result);
     }

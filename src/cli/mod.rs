@@ -3,7 +3,9 @@
 //! logging and maps errors.
 
 pub mod args;
+mod bench_args;
 mod bench_cmd;
+mod bench_mix_cmd;
 mod build_cmd;
 mod cache_cmd;
 mod call_cmd;
@@ -30,7 +32,10 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve_cmd::run(args, &cache_dir),
         Command::Call(args) => call_cmd::run(args),
         Command::Bench(args::BenchCommand::Inproc(args)) => bench_cmd::inproc(args, &cache_dir),
-        Command::Bench(args::BenchCommand::Load(args)) => bench_cmd::load(args),
+        Command::Bench(args::BenchCommand::Load(args)) => match args.mix {
+            Some(count) => bench_mix_cmd::run(args, count, &cache_dir),
+            None => bench_cmd::load(args),
+        },
         Command::Cache(args::CacheCommand::Info) => cache_cmd::info(&cache_dir),
         Command::Cache(args::CacheCommand::Prune(args)) => cache_cmd::prune(args, &cache_dir),
     }

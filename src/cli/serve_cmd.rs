@@ -29,6 +29,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
     let engine = SandboxEngine::new(EngineOptions {
         max_concurrent_calls,
+        warm_memory_slots: args.warm_memory_slots,
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;

@@ -107,7 +107,7 @@ pub fn load_policy(
             path: path.clone(),
             source,
         })?;
-    let (component, source) = sandbox::load_component(engine, cache, wasm).map_err(|source| {
+    let code = sandbox::load_policy_code(engine, cache, wasm).map_err(|source| {
         LoadPolicyError::Compile {
             path: path.clone(),
             source,
@@ -120,7 +120,8 @@ pub fn load_policy(
                 source,
             }
         })?;
-    let policy = CompiledPolicy::new(engine, &component, &manifest.label(), limits, mounts)
+    let source = code.source;
+    let policy = CompiledPolicy::new(engine, code, &manifest.label(), limits, mounts)
         .map_err(|source| LoadPolicyError::Load { path, source })?;
     if policy.description().entry == "factory" {
         tracing::warn!(

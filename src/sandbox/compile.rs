@@ -1,6 +1,7 @@
 //! Turning component bytes into loaded machine code, through the cache.
 
 use sha2::{Digest, Sha256};
+use wasmtime::Module;
 use wasmtime::component::Component;
 
 use super::engine::SandboxEngine;
@@ -40,22 +41,64 @@ pub fn load_component(
     cache: &ArtifactCache,
     wasm: &[u8],
 ) -> Result<(Component, CompileSource), CompileError> {
+    load_cached(
+        engine,
+        cache,
+        wasm,
+        || engine.precompile(wasm),
+        // SAFETY: see `load_cached`.
+        |path| unsafe { Component::deserialize_file(engine.engine(), path) },
+        // SAFETY: see `load_cached`.
+        |bytes| unsafe { Component::deserialize(engine.engine(), bytes) },
+    )
+}
+
+/// [`load_component`] for a core module (a policy's memory image).
+pub fn load_module(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    wasm: &[u8],
+) -> Result<(Module, CompileSource), CompileError> {
+    load_cached(
+        engine,
+        cache,
+        wasm,
+        || engine.engine().precompile_module(wasm),
+        // SAFETY: see `load_cached`.
+        |path| unsafe { Module::deserialize_file(engine.engine(), path) },
+        // SAFETY: see `load_cached`.
+        |bytes| unsafe { Module::deserialize(engine.engine(), bytes) },
+    )
+}
+
+/// The cache lookup shared by components and modules. `load_file` and
+/// `load_bytes` are only given our own compiler output: the key binds a
+/// cached file to `wasm` and this engine's configuration, only this
+/// program writes the cache directory, and it replaces files by rename,
+/// never in place, so a mapped file does not change.
+fn load_cached<T>(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    wasm: &[u8],
+    precompile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
+    load_file: impl Fn(&std::path::Path) -> wasmtime::Result<T>,
+    load_bytes: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+) -> Result<(T, CompileSource), CompileError> {
     let key = compiled_key(engine, wasm);
     if let Ok(Some(path)) = cache.existing_path(ArtifactKind::Compiled, &key) {
-        // SAFETY: the key binds the file to these bytes and this engine's
-        // configuration; only this program writes the cache directory, and
-        // it replaces files by rename, never in place.
-        match unsafe { engine.load_precompiled_file(&path) } {
-            Ok(component) => return Ok((component, CompileSource::Cached)),
+        match load_file(&path) {
+            Ok(loaded) => return Ok((loaded, CompileSource::Cached)),
             Err(error) => tracing::warn!(%key, "ignoring unusable cached code: {error:#}"),
         }
     }
-    let compiled = engine
-        .precompile(wasm)
-        .map_err(|e| CompileError::Compile(format!("{e:#}")))?;
+    let compiled = precompile().map_err(|e| CompileError::Compile(format!("{e:#}")))?;
     cache.put(ArtifactKind::Compiled, &key, &compiled)?;
-    // SAFETY: produced by this engine just now.
-    let component = unsafe { engine.load_precompiled(&compiled) }
-        .map_err(|e| CompileError::Compile(format!("{e:#}")))?;
-    Ok((component, CompileSource::Compiled))
+    // Mapped from the cache file, the code and images stay file-backed.
+    if let Ok(Some(path)) = cache.existing_path(ArtifactKind::Compiled, &key)
+        && let Ok(loaded) = load_file(&path)
+    {
+        return Ok((loaded, CompileSource::Compiled));
+    }
+    let loaded = load_bytes(&compiled).map_err(|e| CompileError::Compile(format!("{e:#}")))?;
+    Ok((loaded, CompileSource::Compiled))
 }

@@ -10,12 +10,13 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use super::compile_cache::IncrementalCompileCache;
 use super::host;
 use super::limits::MIB;
+use super::shared::RuntimeSet;
 use super::state::HostState;
 
 /// How the engine is sized and ticked.
@@ -29,6 +30,11 @@ pub struct EngineOptions {
     /// (see [`super::compile_cache`]). Worth it when compiling several
     /// policies in one process; costs memory for the engine's lifetime.
     pub incremental_compilation: bool,
+    /// Memory slots beyond those calls use at once. An idle slot keeps the
+    /// image of the policy that used it last mapped, so that policy's next
+    /// call faults in no page again: up to this many policies stay warm.
+    /// Address space only, plus the few pages each slot keeps resident.
+    pub warm_memory_slots: u32,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +43,7 @@ impl Default for EngineOptions {
             max_concurrent_calls: 8,
             epoch_tick: DEFAULT_EPOCH_TICK,
             incremental_compilation: false,
+            warm_memory_slots: DEFAULT_WARM_MEMORY_SLOTS,
         }
     }
 }
@@ -59,6 +66,8 @@ const MAX_INSTANCE_BYTES: usize = MIB as usize;
 const POOL_MAX_MEMORY_BYTES: usize = 4096 * MIB as usize;
 /// Slots kept for load-time checks beside the call slots.
 const SPARE_SLOTS: u32 = 2;
+/// The default of [`EngineOptions::warm_memory_slots`].
+pub const DEFAULT_WARM_MEMORY_SLOTS: u32 = 256;
 
 fn pooling_config(options: &EngineOptions) -> PoolingAllocationConfig {
     let slots = options.max_concurrent_calls.max(1) + SPARE_SLOTS;
@@ -67,14 +76,14 @@ fn pooling_config(options: &EngineOptions) -> PoolingAllocationConfig {
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .total_memories(slots * MEMORIES_PER_COMPONENT)
+        .total_memories(slots * MEMORIES_PER_COMPONENT + options.warm_memory_slots)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .total_tables(slots * TABLES_PER_COMPONENT)
         .table_elements(TABLE_ELEMENTS)
         .max_core_instance_size(MAX_INSTANCE_BYTES)
         .max_component_instance_size(MAX_INSTANCE_BYTES)
         .max_memory_size(POOL_MAX_MEMORY_BYTES)
-        .max_unused_warm_slots(slots);
+        .max_unused_warm_slots(slots + options.warm_memory_slots);
     keep_dirty_pages_resident(&mut pool);
     pool
 }
@@ -172,6 +181,7 @@ pub struct SandboxEngine {
     engine: Engine,
     linker: Linker<HostState>,
     options: EngineOptions,
+    runtimes: RuntimeSet,
     _ticker: EpochTicker,
 }
 
@@ -190,6 +200,7 @@ impl SandboxEngine {
             engine,
             linker,
             options,
+            runtimes: RuntimeSet::default(),
             _ticker: ticker,
         })
     }
@@ -202,6 +213,11 @@ impl SandboxEngine {
     /// The linker holding every import a policy may use.
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
+    }
+
+    /// The shared runtimes loaded into this engine.
+    pub fn runtimes(&self) -> &RuntimeSet {
+        &self.runtimes
     }
 
     /// How this engine was configured.
@@ -237,31 +253,6 @@ impl SandboxEngine {
     /// CPython guest).
     pub fn precompile(&self, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         self.engine.precompile_component(wasm)
-    }
-
-    /// Maps a file written from [`SandboxEngine::precompile`] output: code
-    /// pages stay file-backed and shared, and only the pages that run become
-    /// resident.
-    ///
-    /// # Safety
-    /// As for [`SandboxEngine::load_precompiled`], and the file must not
-    /// change while it is mapped.
-    pub unsafe fn load_precompiled_file(
-        &self,
-        path: &std::path::Path,
-    ) -> wasmtime::Result<Component> {
-        // SAFETY: the caller guarantees the file holds our own compiler output.
-        unsafe { Component::deserialize_file(&self.engine, path) }
-    }
-
-    /// Loads machine code produced by [`SandboxEngine::precompile`].
-    ///
-    /// # Safety
-    /// `compiled` must come from `precompile` of an engine with the same
-    /// [`SandboxEngine::compatibility_key`]; Wasmtime trusts it as code.
-    pub unsafe fn load_precompiled(&self, compiled: &[u8]) -> wasmtime::Result<Component> {
-        // SAFETY: the caller guarantees the bytes are our own compiler output.
-        unsafe { Component::deserialize(&self.engine, compiled) }
     }
 }
 

@@ -14,9 +14,12 @@ mod header_rules;
 pub mod host;
 pub mod limits;
 pub mod policy;
+pub mod shared;
+pub mod split;
 pub mod state;
 
 pub use compile::{CompileError, CompileSource, load_component};
 pub use engine::{EngineOptions, SandboxEngine};
 pub use limits::{LimitOverrides, Limits};
 pub use policy::{CompiledPolicy, GuestDescription, LoadError, ReadyInstance, SpentInstance};
+pub use shared::{PolicyCode, load_policy_code};

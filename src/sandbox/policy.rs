@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::Store;
-use wasmtime::component::Component;
 
 use super::bindings::{Policy, PolicyPre};
 use super::engine::SandboxEngine;
 use super::failure::{self, StoreFacts};
 use super::guest_json;
 use super::limits::Limits;
+use super::shared::{Overrides, PolicyCode};
 use super::state::HostState;
 use crate::bundle::Mount;
 use crate::call::{CallInput, CallOutput, CallStats, Phase, micros};
@@ -32,22 +32,23 @@ pub struct CompiledPolicy {
     limits: Limits,
     description: GuestDescription,
     mounts: Arc<[Mount]>,
+    overrides: Option<Overrides>,
 }
 
 impl CompiledPolicy {
-    /// Links `component` and checks it in one throwaway instance: that it
+    /// Links `code` and checks it in one throwaway instance: that it
     /// fits the engine's pool, within `limits`, and what phases it has.
     /// Every instance gets `mounts` (the policy's own files) read-only.
     pub fn new(
         engine: &SandboxEngine,
-        component: &Component,
+        code: PolicyCode,
         label: &str,
         limits: Limits,
         mounts: Vec<Mount>,
     ) -> Result<Self, LoadError> {
         let instance_pre = engine
             .linker()
-            .instantiate_pre(component)
+            .instantiate_pre(&code.component)
             .map_err(LoadError::link)?;
         let pre = PolicyPre::new(instance_pre).map_err(LoadError::link)?;
         let mut policy = CompiledPolicy {
@@ -59,6 +60,7 @@ impl CompiledPolicy {
                 entry: String::new(),
             },
             mounts: mounts.into(),
+            overrides: code.overrides,
         };
         policy.description = policy.describe(engine)?;
         Ok(policy)
@@ -67,6 +69,12 @@ impl CompiledPolicy {
     /// `name@version`, as the policy appears in logs.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Whether this policy runs on the runtime shared by every policy of
+    /// its toolchain (else on a compiled copy of its own).
+    pub fn on_shared_runtime(&self) -> bool {
+        self.overrides.is_some()
     }
 
     /// The limits every call of this policy runs under.
@@ -102,6 +110,9 @@ impl CompiledPolicy {
                 CallError::Internal(format!("opening the policy's files: {error:#}"))
             })?;
         let mut store = Store::new(engine.engine(), state);
+        if let Some(overrides) = &self.overrides {
+            overrides.apply(&mut store);
+        }
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
         store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));

@@ -251,7 +251,12 @@ async fn start_server(
         std::fs::write(policies.join("probe-v1.wasm"), &*probe).unwrap();
     });
     let socket = dir.path().join("executor.sock");
+    // No warm memory slots: every call then lands on a slot another
+    // tenant's image (and hostile call) has just left, the strictest case
+    // for isolation, and the RSS check sees leaks rather than the pool
+    // keeping one warm slot per policy.
     let child = serve_command(&policies, &socket, "error")
+        .args(["--warm-memory-slots", "0"])
         .stdout(Stdio::null())
         // Hostile policies log on purpose; the outcomes are checked per call.
         .stderr(Stdio::null())

@@ -15,24 +15,11 @@ use serde_json::json;
 use crate::harness::{harness, params, request};
 use crate::server::{
     Settings, TestServer, binary, exchange, outcome_kind, probe_policies, serve_command,
-    wait_for_socket, wire_request,
+    set_headers, wait_for_socket, wire_request,
 };
 
 fn probe(what: &str) -> policy_host::call::CallInput {
     request(Headers::new(), None, params(json!({"do": what})))
-}
-
-fn set_headers(response: &ExecutionResponse) -> HashMap<String, String> {
-    match decode_response(response.clone()) {
-        WireOutcome::Done {
-            action: Some(policy_host::call::Action::ContinueRequest(changes)),
-            ..
-        } => changes.headers.set_headers.into_iter().collect(),
-        other => panic!(
-            "{}: expected header changes, got {other:?}",
-            response.request_id
-        ),
-    }
 }
 
 /// Exact `name:version` first, then the highest loaded version with the

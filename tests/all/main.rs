@@ -21,5 +21,6 @@ mod sandbox_escape;
 mod sdk;
 mod sdk_package;
 mod server;
+mod shared_runtime;
 mod startup_funcrefs;
 mod stream_abuse;

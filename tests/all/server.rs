@@ -162,6 +162,21 @@ pub async fn exchange(
     }
 }
 
+/// The headers a response's request-phase action sets (panics on any
+/// other outcome).
+pub fn set_headers(response: &ExecutionResponse) -> std::collections::HashMap<String, String> {
+    match decode_response(response.clone()) {
+        WireOutcome::Done {
+            action: Some(policy_host::call::Action::ContinueRequest(changes)),
+            ..
+        } => changes.headers.set_headers.into_iter().collect(),
+        other => panic!(
+            "{}: expected header changes, got {other:?}",
+            response.request_id
+        ),
+    }
+}
+
 /// The error type of a response, or "ok".
 pub fn outcome_kind(response: &ExecutionResponse) -> String {
     match decode_response(response.clone()) {

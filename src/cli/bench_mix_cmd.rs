@@ -1,0 +1,134 @@
+//! `policy-host bench load --mix N`: many tenants on one server of our own.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::args::BenchLoadArgs;
+use crate::bench::load::{self, LoadResult};
+use crate::bench::mix::{self, Server};
+use crate::bench::stats::rss_of;
+use crate::bench::workloads::{self, Workload};
+use crate::transport::proto::ExecutionRequest;
+
+/// Builds (once) and serves `count` mixed policies beside the samples, then
+/// measures, at each `--concurrency`, the header policy alone, the four
+/// samples interleaved, and calls spread evenly over the mixed policies.
+pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+    if count == 0 {
+        anyhow::bail!("--mix needs at least one policy");
+    }
+    let work = cache_dir.join("bench-mix");
+    let built = work.join("built");
+    let serve = work.join(format!("serve-{count}"));
+    std::fs::create_dir_all(&built)?;
+    let _ = std::fs::remove_dir_all(&serve);
+    std::fs::create_dir_all(&serve)?;
+    let dirs = mix::write_sources(&args.sources, &work, count)?;
+    mix::build_missing(&dirs, &built, cache_dir)?;
+    mix::add_samples(&args.policies, &serve)?;
+    for index in 0..count {
+        let name = format!("{}-{}.wasm", mix::policy_name(index), mix::VERSION);
+        let (from, to) = (built.join(&name), serve.join(&name));
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    let server = Server::start(&serve, &work, cache_dir)?;
+    let rss_at_start = rss_of(server.pid());
+    let rows = measure(&args, count, &server)?;
+    let rss_after = rss_of(server.pid());
+    println!("{}", table(&rows));
+    println!(
+        "{} policies served ({count} mixed + the samples); ready after {} ms; RSS {:.0} MB at start, {:.0} MB after the runs",
+        count + workloads::samples().len(),
+        server.ready_after.as_millis(),
+        rss_at_start as f64 / 1e6,
+        rss_after as f64 / 1e6
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One measured row: what was sent and the result.
+struct Row {
+    traffic: String,
+    policies: usize,
+    result: LoadResult,
+    single: f64,
+}
+
+fn measure(args: &BenchLoadArgs, count: usize, server: &Server) -> anyhow::Result<Vec<Row>> {
+    let samples = workloads::samples();
+    let header = &samples[0];
+    let single = [load::request(header)];
+    let interleaved: Vec<ExecutionRequest> = samples.iter().map(load::request).collect();
+    let mixed: Vec<ExecutionRequest> = (0..count).map(|i| mixed_request(header, i)).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    for &concurrency in &args.concurrency {
+        let mut single_rate = 0.0;
+        for (traffic, targets) in [
+            ("header policy alone", &single[..]),
+            ("the 4 samples interleaved", &interleaved[..]),
+            ("mixed tenants", &mixed[..]),
+        ] {
+            eprintln!("load: {traffic}, {concurrency} in flight …");
+            let level = load::Level {
+                targets,
+                concurrency,
+                duration: Duration::from_secs(args.seconds),
+                hostile_percent: 0,
+                server_pid: Some(server.pid()),
+            };
+            let result = runtime
+                .block_on(load::run_level(&server.socket, header, &level))
+                .map_err(|e| anyhow::anyhow!("{traffic}: {e}"))?;
+            if single_rate == 0.0 {
+                single_rate = result.calls_per_second;
+            }
+            rows.push(Row {
+                traffic: traffic.to_string(),
+                policies: targets.len(),
+                result,
+                single: single_rate,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The header workload addressed to mixed policy `index`.
+fn mixed_request(header: &Workload, index: usize) -> ExecutionRequest {
+    let mut request = load::request(header);
+    request.policy_name = mix::policy_name(index);
+    request.policy_version = mix::VERSION.to_string();
+    request
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| traffic | policies | in flight | calls/s | × alone | p50 ms | p99 ms | server CPU µs/call | page faults/call | errors |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let r = &row.result;
+        let (cpu, faults) = r
+            .server
+            .map_or((f64::NAN, f64::NAN), |s| (s.cpu_us, s.faults));
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} | {:.1} | {} |\n",
+            row.traffic,
+            row.policies,
+            r.concurrency,
+            r.calls_per_second,
+            r.calls_per_second / row.single.max(f64::MIN_POSITIVE),
+            r.latency.p50 / 1000.0,
+            r.latency.p99 / 1000.0,
+            cpu,
+            faults,
+            r.errors
+        ));
+    }
+    out
+}

@@ -1,0 +1,161 @@
+//! Many tenants on one compiled runtime: every policy built by our
+//! toolchain shares one copy of CPython's machine code, and still each
+//! call sees only its own policy's snapshot and its own request, also on a
+//! pool slot that another tenant's image has just left.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use policy_host::dispatch::load_policy;
+use policy_host::sandbox::engine::PATCHED_WASMTIME;
+use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
+use serde_json::json;
+
+use crate::harness::{counter_request, harness, params, policy_dir, request, set_header};
+use crate::server::{exchange, serve_command, set_headers, wait_for_socket, wire_request};
+
+/// Distinct tenants built for these tests (copies of the probe policy).
+const TENANTS: usize = 8;
+
+/// The name of tenant `index`.
+fn tenant_name(index: usize) -> String {
+    format!("tenant-{index}")
+}
+
+/// Tenant `index`'s component: the probe policy under its own name, with a
+/// constant of its own in the snapshot, reporting that constant as
+/// `x-tenant` on every counter call. Built once (and cached across runs).
+fn tenant_wasm(index: usize) -> &'static [u8] {
+    static BUILT: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    &BUILT.get_or_init(|| {
+        let stage = tempfile::tempdir().unwrap();
+        (0..TENANTS)
+            .map(|i| {
+                let dir = stage_tenant(stage.path(), i);
+                harness()
+                    .try_build(&dir)
+                    .unwrap_or_else(|e| panic!("building {}: {e}", tenant_name(i)))
+            })
+            .collect()
+    })[index]
+}
+
+fn stage_tenant(stage: &Path, index: usize) -> std::path::PathBuf {
+    let probe = policy_dir("probe");
+    let dir = stage.join(tenant_name(index));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = std::fs::read_to_string(probe.join("policy.py")).unwrap();
+    let wrapper = format!(
+        "\nTENANT = {name:?}\n_probe_on_request = on_request\n\n\n\
+         def on_request(ctx, params):\n    result = _probe_on_request(ctx, params)\n    \
+         if params.get(\"do\") == \"counter\":\n        result.set_headers[\"x-tenant\"] = TENANT\n    \
+         return result\n",
+        name = tenant_name(index)
+    );
+    std::fs::write(dir.join("policy.py"), source + &wrapper).unwrap();
+    std::fs::write(
+        dir.join("policy-definition.yaml"),
+        format!(
+            "name: {}\nversion: v1\ndescription: A tenant of the shared-runtime tests.\nruntime: python\n",
+            tenant_name(index)
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn load(engine: &SandboxEngine, index: usize) -> CompiledPolicy {
+    let loaded = load_policy(
+        engine,
+        &harness().cache,
+        tenant_wasm(index),
+        &tenant_name(index),
+        Limits::default(),
+        LimitOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("loading {}: {e}", tenant_name(index)));
+    std::sync::Arc::try_unwrap(loaded.policy).unwrap_or_else(|_| panic!("shared"))
+}
+
+#[test]
+fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
+    // One call at a time and no warm slots: three memory slots for four
+    // tenants called in turn, so every call lands on a slot whose last
+    // image was another tenant's.
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        warm_memory_slots: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    let tenants: Vec<CompiledPolicy> = (0..4).map(|i| load(&engine, i)).collect();
+    assert_eq!(
+        tenants.iter().all(CompiledPolicy::on_shared_runtime),
+        PATCHED_WASMTIME,
+        "patched builds put every tenant on the shared runtime, stock builds none"
+    );
+    if PATCHED_WASMTIME {
+        assert_eq!(engine.runtimes().len(), 1, "one runtime for all tenants");
+    }
+    for round in 0..5 {
+        for (index, tenant) in tenants.iter().enumerate() {
+            let secret = format!("{}-secret-{round}", tenant_name(index));
+            let output = tenant.call(&engine, counter_request(&secret)).unwrap();
+            assert_eq!(set_header(&output, "x-tenant"), tenant_name(index));
+            assert_eq!(set_header(&output, "x-counter"), "1", "fresh module state");
+            assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
+            let dirty = request(Default::default(), None, params(json!({"do": "dirty"})));
+            let output = tenant.call(&engine, dirty).unwrap();
+            assert_eq!(set_header(&output, "x-marker-on-entry"), "pristine");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answers_many_tenants_interleaved_each_from_its_own_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    tokio::task::block_in_place(|| {
+        for index in 0..TENANTS {
+            let wasm = tenant_wasm(index);
+            harness().load_wasm(&tenant_name(index), wasm);
+            std::fs::write(policies.join(format!("{}.wasm", tenant_name(index))), wasm).unwrap();
+        }
+    });
+    let socket = dir.path().join("executor.sock");
+    let mut child = serve_command(&policies, &socket, "warn").spawn().unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    let requests: Vec<_> = (0..TENANTS * 8)
+        .map(|n| {
+            let tenant = tenant_name(n % TENANTS);
+            let secret = format!("{tenant}-call-{n}");
+            wire_request(&n.to_string(), &tenant, "v1", &counter_request(&secret))
+        })
+        .collect();
+    let (responses, status) = exchange(&mut client, requests).await;
+    assert!(status.is_none(), "stream ended with {status:?}");
+    assert_eq!(responses.len(), TENANTS * 8, "every request answered");
+    for response in responses {
+        let n: usize = response.request_id.parse().unwrap();
+        let tenant = tenant_name(n % TENANTS);
+        let headers = set_headers(&response);
+        assert_eq!(headers.get("x-tenant"), Some(&tenant), "call {n}");
+        assert_eq!(headers.get("x-counter").map(String::as_str), Some("1"));
+        assert_eq!(
+            headers.get("x-seen"),
+            Some(&format!("[\"{tenant}-call-{n}\"]")),
+            "call {n} saw only its own request"
+        );
+    }
+    let health = client
+        .health_check(policy_host::transport::proto::HealthCheckRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(health.ready);
+    assert_eq!(health.loaded_policies, TENANTS as i32);
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    child.wait().unwrap();
+}
