@@ -80,14 +80,40 @@ pub fn usage_of(pid: u32) -> Usage {
     }
 }
 
-/// Another process's resident set size in bytes (0 where unknown).
-pub fn rss_of(pid: u32) -> u64 {
+/// Another process's resident memory, bytes (0 where unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resident {
+    /// Anonymous pages (heap, dirty guest pages kept by pool slots).
+    pub anon: u64,
+    /// File-backed pages (code and memory images mapped from the cache),
+    /// counted once per mapping.
+    pub file: u64,
+    /// Proportional set size: each page divided among the mappings that
+    /// share it, so a page mapped by many pool slots counts once.
+    pub pss: u64,
+}
+
+/// `pid`'s resident memory, from `/proc/<pid>/status`.
+pub fn resident_of(pid: u32) -> Resident {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    };
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let pss = rollup
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("Pss:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
+        .map_or(0, |kib| kib * 1024);
+    Resident {
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+        pss,
+    }
 }
 
 impl std::ops::Sub for Usage {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::args::BenchLoadArgs;
 use crate::bench::load::{self, LoadResult};
 use crate::bench::mix::{self, Server};
-use crate::bench::stats::rss_of;
+use crate::bench::stats::{Resident, resident_of};
 use crate::bench::workloads::{self, Workload};
 use crate::transport::proto::ExecutionRequest;
 
@@ -35,18 +35,30 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
         }
     }
     let server = Server::start(&serve, &work, cache_dir)?;
-    let rss_at_start = rss_of(server.pid());
+    let at_start = resident_of(server.pid());
     let rows = measure(&args, count, &server)?;
-    let rss_after = rss_of(server.pid());
+    let after = resident_of(server.pid());
     println!("{}", table(&rows));
     println!(
-        "{} policies served ({count} mixed + the samples); ready after {} ms; RSS {:.0} MB at start, {:.0} MB after the runs",
+        "{} policies served ({count} mixed + the samples); ready after {} ms",
         count + workloads::samples().len(),
         server.ready_after.as_millis(),
-        rss_at_start as f64 / 1e6,
-        rss_after as f64 / 1e6
+    );
+    println!(
+        "resident at start: {}; after the runs: {}",
+        mib(at_start),
+        mib(after)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn mib(resident: Resident) -> String {
+    format!(
+        "{:.0} MB anonymous + {:.0} MB file-backed (PSS {:.0} MB)",
+        resident.anon as f64 / 1e6,
+        resident.file as f64 / 1e6,
+        resident.pss as f64 / 1e6
+    )
 }
 
 /// One measured row: what was sent and the result.

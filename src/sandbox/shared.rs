@@ -94,6 +94,10 @@ impl RuntimeSet {
     }
 }
 
+/// Set (to anything) to load every policy whole, each with its own
+/// compiled copy of the runtime (the A/B switch for BENCHMARKS.md).
+pub const NO_SHARED_RUNTIME_ENV: &str = "POLICY_HOST_NO_SHARED_RUNTIME";
+
 /// Loads `wasm`'s machine code: on the shared runtime when its layout
 /// allows and this build can override modules, whole otherwise.
 pub fn load_policy_code(
@@ -103,6 +107,7 @@ pub fn load_policy_code(
 ) -> Result<PolicyCode, CompileError> {
     #[cfg(feature = "patched-wasmtime")]
     match super::split::split(wasm) {
+        _ if std::env::var_os(NO_SHARED_RUNTIME_ENV).is_some() => {}
         Ok(parts) => match load_shared(engine, cache, &parts) {
             Ok(code) => return Ok(code),
             Err(error) => {
