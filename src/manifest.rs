@@ -159,7 +159,8 @@ pub fn custom_section<'a>(
     Ok(None)
 }
 
-fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
+/// Appends `value` as unsigned LEB128 (the Wasm binary format's integers).
+pub(crate) fn write_leb128(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;

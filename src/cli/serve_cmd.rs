@@ -33,11 +33,12 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
-    let registry = if args.policies.exists() {
-        load_directory(&engine, &cache, &args.policies, defaults)?
+    let (registry, skipped) = if args.policies.exists() {
+        let loaded = load_directory(&engine, &cache, &args.policies, defaults)?;
+        (loaded.registry, loaded.skipped.len())
     } else {
         tracing::warn!(dir = %args.policies.display(), "policy directory does not exist: serving no policies");
-        crate::dispatch::PolicyRegistry::new()
+        (crate::dispatch::PolicyRegistry::new(), 0)
     };
     let caps = InputCaps {
         max_body_bytes: args.max_body_bytes,
@@ -76,7 +77,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let listener = bind_unix_socket(&config.socket)?;
         tracing::info!(
-            socket = %config.socket.display(), policies, workers,
+            socket = %config.socket.display(), policies, skipped, workers,
             make_ahead = worker_options.make_ahead,
             wake_slice_us = args.wake_slice_us,
             max_concurrent = config.stream.max_in_flight,

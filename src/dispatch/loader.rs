@@ -136,55 +136,105 @@ pub fn load_policy(
     })
 }
 
-/// Loads every `*.wasm` in `dir` (not recursing) into a registry.
+/// What [`load_directory`] loaded, and what it skipped.
+pub struct LoadedDirectory {
+    /// Every policy that loaded.
+    pub registry: PolicyRegistry,
+    /// The components that did not load, each with its one cause; they were
+    /// logged and skipped.
+    pub skipped: Vec<LoadPolicyError>,
+}
+
+/// Loads every `*.wasm` in `dir` (not recursing) into a registry. A
+/// component that does not load (unreadable, corrupt, a duplicate name and
+/// version, …) is logged once with its cause and skipped, so one broken
+/// tenant never keeps the others from being served; only an unreadable
+/// directory is an error.
 pub fn load_directory(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
     dir: &Path,
     defaults: Limits,
-) -> Result<PolicyRegistry, LoadPolicyError> {
+) -> Result<LoadedDirectory, LoadPolicyError> {
     let shown = dir.display().to_string();
-    let io = |path: &str| {
-        let path = path.to_string();
-        move |source| LoadPolicyError::Io { path, source }
+    let mut loaded = LoadedDirectory {
+        registry: PolicyRegistry::new(),
+        skipped: Vec::new(),
     };
-    let handle = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io(&shown))?;
+    let handle = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io_error(&shown))?;
+    for name in component_names(&handle, &shown)? {
+        let path = format!("{shown}/{name}");
+        if let Err(error) = load_one(
+            engine,
+            cache,
+            &handle,
+            &name,
+            &path,
+            defaults,
+            &mut loaded.registry,
+        ) {
+            tracing::error!(file = %path, "skipping a component that does not load: {error}");
+            loaded.skipped.push(error);
+        }
+    }
+    Ok(loaded)
+}
+
+fn io_error(path: &str) -> impl Fn(std::io::Error) -> LoadPolicyError {
+    let path = path.to_string();
+    move |source| LoadPolicyError::Io {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// The `*.wasm` files directly in `handle`, sorted.
+fn component_names(handle: &Dir, shown: &str) -> Result<Vec<String>, LoadPolicyError> {
     let mut names = Vec::new();
-    for entry in handle.entries().map_err(io(&shown))? {
-        let entry = entry.map_err(io(&shown))?;
+    for entry in handle.entries().map_err(io_error(shown))? {
+        let entry = entry.map_err(io_error(shown))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".wasm")
             && !name.starts_with('.')
-            && entry.file_type().map_err(io(&name))?.is_file()
+            && entry.file_type().map_err(io_error(&name))?.is_file()
         {
             names.push(name);
         }
     }
     names.sort();
-    let mut registry = PolicyRegistry::new();
-    for name in names {
-        let path = format!("{shown}/{name}");
-        let wasm = handle.read(&name).map_err(io(&path))?;
-        let loaded = load_policy(
-            engine,
-            cache,
-            &wasm,
-            &path,
-            defaults,
-            LimitOverrides::default(),
-        )?;
-        tracing::info!(
-            policy = %loaded.manifest.label(),
-            file = %path,
-            compiled = ?loaded.source,
-            phases = ?loaded.policy.description().phases.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-            "loaded policy"
-        );
-        registry.insert(
-            &loaded.manifest.name,
-            &loaded.manifest.version,
-            loaded.policy,
-        )?;
-    }
-    Ok(registry)
+    Ok(names)
+}
+
+fn load_one(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    handle: &Dir,
+    name: &str,
+    path: &str,
+    defaults: Limits,
+    registry: &mut PolicyRegistry,
+) -> Result<(), LoadPolicyError> {
+    let wasm = handle.read(name).map_err(io_error(path))?;
+    let loaded = load_policy(
+        engine,
+        cache,
+        &wasm,
+        path,
+        defaults,
+        LimitOverrides::default(),
+    )?;
+    registry.insert(
+        &loaded.manifest.name,
+        &loaded.manifest.version,
+        loaded.policy.clone(),
+    )?;
+    tracing::info!(
+        policy = %loaded.manifest.label(),
+        file = %path,
+        compiled = ?loaded.source,
+        shared_runtime = loaded.policy.on_shared_runtime(),
+        phases = ?loaded.policy.description().phases.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "loaded policy"
+    );
+    Ok(())
 }

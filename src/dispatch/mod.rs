@@ -11,5 +11,5 @@ pub mod workers;
 pub use dispatcher::{
     DEFAULT_WAKE_SLICE, Dispatcher, InputCaps, Invocation, PendingCall, WorkerOptions, check_caps,
 };
-pub use loader::{LoadPolicyError, LoadedPolicy, load_directory, load_policy};
+pub use loader::{LoadPolicyError, LoadedDirectory, LoadedPolicy, load_directory, load_policy};
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};

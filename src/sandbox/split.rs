@@ -17,6 +17,8 @@ use std::ops::Range;
 
 use wasmparser::{BinaryReader, Operator, Parser, Payload, TypeRef};
 
+use crate::manifest::write_leb128;
+
 /// The core module whose memory and data become the image.
 pub const IMAGE_MODULE: u32 = 0;
 /// The core module whose constant globals are the policy's own.
@@ -163,7 +165,7 @@ fn split_globals_module(
             range.start + section.start,
         ))?;
         let mut zeroed = Vec::new();
-        leb_u32(&mut zeroed, reader.count());
+        write_leb128(&mut zeroed, u64::from(reader.count()));
         for (index, global) in (0u32..).zip(reader) {
             let global = global?;
             let value = constant_i32(&global.init_expr)?;
@@ -216,7 +218,7 @@ fn plain_memory_minimum(contents: &[u8], offset: usize) -> Result<u64, SplitErro
 /// A memory section declaring one plain memory of `minimum` pages.
 fn plain_memory(minimum: u64) -> Vec<u8> {
     let mut contents = vec![1, 0x00];
-    leb_u64(&mut contents, minimum);
+    write_leb128(&mut contents, minimum);
     contents
 }
 
@@ -266,24 +268,8 @@ fn sections(bytes: &[u8], start: usize) -> Result<Vec<Section>, SplitError> {
 
 fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
     out.push(id);
-    leb_u64(out, contents.len() as u64);
+    write_leb128(out, contents.len() as u64);
     out.extend_from_slice(contents);
-}
-
-fn leb_u32(out: &mut Vec<u8>, value: u32) {
-    leb_u64(out, u64::from(value));
-}
-
-fn leb_u64(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[cfg(test)]

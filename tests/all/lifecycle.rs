@@ -10,8 +10,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{params, request};
 use crate::server::{
-    Settings, TestServer, binary, outcome_kind, probe_policies, serve_command, wait_for_socket,
-    wire_request,
+    Settings, TestServer, binary, exchange, outcome_kind, probe_policies, serve_command,
+    wait_for_socket, wire_request,
 };
 
 /// A frame laid out like an ExecutionRequest, except that it can put a
@@ -246,4 +246,53 @@ fn the_call_subcommand_prints_the_response() {
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(printed["error"]["type"], "policy_not_found");
     runtime.block_on(server.stop());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_components_are_skipped_with_one_cause_and_the_rest_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = probe_policies(dir.path());
+    let probe = std::fs::read(policies.join("probe-v1.wasm")).unwrap();
+    std::fs::write(policies.join("garbage.wasm"), b"this is not wasm").unwrap();
+    std::fs::write(policies.join("truncated.wasm"), &probe[..probe.len() / 2]).unwrap();
+    std::fs::write(policies.join("probe-again.wasm"), &probe).unwrap();
+    let socket = dir.path().join("executor.sock");
+    let child = serve_command(&policies, &socket, "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    let health = client
+        .health_check(proto::HealthCheckRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(health.ready);
+    assert_eq!(health.loaded_policies, 1, "only the probe loads");
+    let echo = request(Headers::new(), None, params(json!({"do": "echo"})));
+    let (responses, _) = exchange(&mut client, vec![wire_request("1", "probe", "v1", &echo)]).await;
+    assert_eq!(outcome_kind(&responses[0]), "ok");
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    for file in ["garbage.wasm", "truncated.wasm"] {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("skipping a component") && l.contains(file))
+            .collect();
+        assert_eq!(lines.len(), 1, "{file} is logged once: {log}");
+    }
+    let garbage = log.lines().find(|l| l.contains("garbage.wasm")).unwrap();
+    assert_eq!(
+        garbage.matches("not a WebAssembly component").count(),
+        1,
+        "the cause is given once: {garbage}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("loaded twice")),
+        "the duplicate is named: {log}"
+    );
+    let ready = log.lines().find(|l| l.contains("serving")).unwrap();
+    assert!(ready.contains("skipped=3"), "{ready}");
 }
