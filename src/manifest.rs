@@ -48,6 +48,9 @@ pub enum ManifestError {
     /// The bytes are not a WebAssembly component.
     #[error("not a WebAssembly component (bad header)")]
     NotAComponent,
+    /// The component file could not be read.
+    #[error("reading the component: {0}")]
+    Io(#[from] std::io::Error),
     /// The section structure is cut short or malformed.
     #[error("malformed component: {0}")]
     Malformed(&'static str),
@@ -116,7 +119,50 @@ pub fn append_custom_section(component: &mut Vec<u8>, name: &str, payload: &[u8]
 
 /// Reads the manifest from a component's top-level custom sections.
 pub fn read(component: &[u8]) -> Result<Manifest, ManifestError> {
-    let payload = custom_section(component, SECTION_NAME)?.ok_or(ManifestError::Missing)?;
+    parse(custom_section(component, SECTION_NAME)?.ok_or(ManifestError::Missing)?)
+}
+
+/// Reads the manifest of the component file at `path`, reading only the
+/// section headers before it rather than the whole (tens of MB) file.
+pub fn read_file(path: &std::path::Path) -> Result<Manifest, ManifestError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut header = [0u8; 8];
+    if len < 8 || file.read_exact_at(&mut header, 0).is_err() || header != COMPONENT_HEADER {
+        return Err(ManifestError::NotAComponent);
+    }
+    let mut offset = 8u64;
+    while offset < len {
+        // id, size, and for a custom section its name's length and name.
+        let mut head = [0u8; 1 + 10 + 10 + SECTION_NAME.len()];
+        let read = file.read_at(&mut head, offset)?;
+        let mut rest = &head[..read];
+        let (&id, after_id) = rest
+            .split_first()
+            .ok_or(ManifestError::Malformed("truncated"))?;
+        rest = after_id;
+        let size = read_leb128(&mut rest)?;
+        let start = offset + (read - rest.len()) as u64;
+        let end = start
+            .checked_add(size)
+            .filter(|&end| end <= len)
+            .ok_or(ManifestError::Malformed("section runs past the end"))?;
+        if id == 0
+            && read_leb128(&mut rest).is_ok_and(|n| n == SECTION_NAME.len() as u64)
+            && rest.starts_with(SECTION_NAME.as_bytes())
+        {
+            let payload_start = offset + (read - rest.len() + SECTION_NAME.len()) as u64;
+            let mut payload = vec![0u8; (end - payload_start) as usize];
+            file.read_exact_at(&mut payload, payload_start)?;
+            return parse(&payload);
+        }
+        offset = end;
+    }
+    Err(ManifestError::Missing)
+}
+
+fn parse(payload: &[u8]) -> Result<Manifest, ManifestError> {
     let manifest: Manifest = serde_json::from_slice(payload)?;
     if manifest.format != FORMAT {
         return Err(ManifestError::Format(manifest.format));
@@ -213,6 +259,31 @@ mod tests {
         component.extend_from_slice(&[0, 3, 2, b'h', b'i']);
         let with = embed(component, &manifest());
         assert_eq!(read(&with).unwrap(), manifest());
+    }
+
+    #[test]
+    fn the_manifest_reads_back_from_a_file_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut component = COMPONENT_HEADER.to_vec();
+        // A large unrelated section before ours, and a custom section whose
+        // name only starts like ours.
+        component.push(1);
+        write_leb128(&mut component, 100_000);
+        component.extend(std::iter::repeat_n(7u8, 100_000));
+        append_custom_section(&mut component, "policy-host:manifestx", b"{}");
+        let with = embed(component, &manifest());
+        let path = dir.path().join("p.wasm");
+        std::fs::write(&path, &with).unwrap();
+        assert_eq!(read_file(&path).unwrap(), manifest());
+        std::fs::write(&path, &with[..with.len() - 3]).unwrap();
+        assert!(matches!(read_file(&path), Err(ManifestError::Malformed(_))));
+        std::fs::write(&path, b"junk").unwrap();
+        assert!(matches!(
+            read_file(&path),
+            Err(ManifestError::NotAComponent)
+        ));
+        std::fs::write(&path, COMPONENT_HEADER).unwrap();
+        assert!(matches!(read_file(&path), Err(ManifestError::Missing)));
     }
 
     #[test]

@@ -125,6 +125,9 @@ impl Server {
             .arg("--cache-dir")
             .arg(cache_dir)
             .args(["--log-level", "warn"])
+            // Policies load on their first call, so the benchmark can time
+            // that call (`first_calls`).
+            .arg("--no-preload")
             .spawn()
             .context("starting policy-host serve")?;
         let mut server = Server {
@@ -154,4 +157,52 @@ impl Drop for Server {
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.child.wait();
     }
+}
+
+/// How long a policy's first call took (its load included) and its next.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstCalls {
+    /// Mean of the first calls, milliseconds.
+    pub cold_ms: f64,
+    /// The slowest first call, milliseconds.
+    pub cold_max_ms: f64,
+    /// Mean of the second calls, milliseconds.
+    pub warm_ms: f64,
+}
+
+/// Calls each of `requests` twice, one call at a time: the first finds its
+/// policy not loaded yet (the server does not preload here).
+pub async fn first_calls(
+    socket: &Path,
+    requests: &[crate::transport::proto::ExecutionRequest],
+) -> anyhow::Result<FirstCalls> {
+    let mut client = crate::transport::client::connect_unix(socket).await?;
+    let (mut cold, mut cold_max, mut warm) = (0.0, 0.0f64, 0.0);
+    for request in requests {
+        for round in 0..2 {
+            let started = Instant::now();
+            let response = client
+                .execute_stream(tokio_stream::iter([request.clone()]))
+                .await?
+                .into_inner()
+                .message()
+                .await?;
+            if response.is_none() {
+                bail!("no answer for {}", request.policy_name);
+            }
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            if round == 0 {
+                cold += ms;
+                cold_max = cold_max.max(ms);
+            } else {
+                warm += ms;
+            }
+        }
+    }
+    let count = requests.len().max(1) as f64;
+    Ok(FirstCalls {
+        cold_ms: cold / count,
+        cold_max_ms: cold_max,
+        warm_ms: warm / count,
+    })
 }

@@ -142,6 +142,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SLOTS", default_value_t = crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS)]
     pub warm_memory_slots: u32,
 
+    /// Policies kept loaded at most. Serving starts as soon as every
+    /// component's manifest is read; the policies then load in the
+    /// background, and a call to one not loaded yet (or unloaded as the
+    /// least recently used past this bound) waits for its load, ~40 ms.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_resident_policies: usize,
+
+    /// Do not load policies in the background after start: each loads on
+    /// its first call.
+    #[arg(long)]
+    pub no_preload: bool,
+
     /// Do not instantiate ahead. By default a worker with nothing queued
     /// instantiates a fresh instance of the policy it ran last, so that
     /// policy's next call skips instantiation (every call still gets a

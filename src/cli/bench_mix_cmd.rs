@@ -36,7 +36,14 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
     }
     let server = Server::start(&serve, &work, cache_dir)?;
     let at_start = resident_of(server.pid());
-    let rows = measure(&args, count, &server)?;
+    let header = &workloads::samples()[0];
+    let mixed: Vec<ExecutionRequest> = (0..count).map(|i| mixed_request(header, i)).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    eprintln!("first calls of each mixed policy …");
+    let first = runtime.block_on(mix::first_calls(&server.socket, &mixed))?;
+    let rows = measure(&args, &mixed, &server, &runtime)?;
     let after = resident_of(server.pid());
     println!("{}", table(&rows));
     println!(
@@ -48,6 +55,10 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
         "resident at start: {}; after the runs: {}",
         mib(at_start),
         mib(after)
+    );
+    println!(
+        "first call of a policy (loads it): {:.1} ms mean, {:.1} ms max; its second call: {:.1} ms",
+        first.cold_ms, first.cold_max_ms, first.warm_ms
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -69,22 +80,23 @@ struct Row {
     single: f64,
 }
 
-fn measure(args: &BenchLoadArgs, count: usize, server: &Server) -> anyhow::Result<Vec<Row>> {
+fn measure(
+    args: &BenchLoadArgs,
+    mixed: &[ExecutionRequest],
+    server: &Server,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<Row>> {
     let samples = workloads::samples();
     let header = &samples[0];
     let single = [load::request(header)];
     let interleaved: Vec<ExecutionRequest> = samples.iter().map(load::request).collect();
-    let mixed: Vec<ExecutionRequest> = (0..count).map(|i| mixed_request(header, i)).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut rows = Vec::new();
     for &concurrency in &args.concurrency {
         let mut single_rate = 0.0;
         for (traffic, targets) in [
             ("header policy alone", &single[..]),
             ("the 4 samples interleaved", &interleaved[..]),
-            ("mixed tenants", &mixed[..]),
+            ("mixed tenants", mixed),
         ] {
             eprintln!("load: {traffic}, {concurrency} in flight …");
             let level = load::Level {

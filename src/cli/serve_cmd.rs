@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::args::ServeArgs;
 use crate::cache::ArtifactCache;
-use crate::dispatch::{Dispatcher, InputCaps, WorkerOptions, load_directory};
+use crate::dispatch::{Dispatcher, InputCaps, WorkerOptions, scan_directory};
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use crate::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
 
@@ -24,8 +24,10 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     }
     .apply_to(Limits::default())
     .context("invalid default limits")?;
-    let cache = ArtifactCache::open(cache_dir)
-        .with_context(|| format!("opening the artifact cache {}", cache_dir.display()))?;
+    let cache = Arc::new(
+        ArtifactCache::open(cache_dir)
+            .with_context(|| format!("opening the artifact cache {}", cache_dir.display()))?,
+    );
     let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
     let engine = SandboxEngine::new(EngineOptions {
         max_concurrent_calls,
@@ -33,9 +35,11 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
+    let engine = Arc::new(engine);
     let (registry, skipped) = if args.policies.exists() {
-        let loaded = load_directory(&engine, &cache, &args.policies, defaults)?;
-        (loaded.registry, loaded.skipped.len())
+        let max_resident = args.max_resident_policies.max(1);
+        let scanned = scan_directory(&engine, &cache, &args.policies, defaults, max_resident)?;
+        (scanned.registry, scanned.skipped.len())
     } else {
         tracing::warn!(dir = %args.policies.display(), "policy directory does not exist: serving no policies");
         (crate::dispatch::PolicyRegistry::new(), 0)
@@ -52,12 +56,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         make_ahead: !args.no_make_ahead,
         wake_slice: (args.wake_slice_us > 0).then(|| Duration::from_micros(args.wake_slice_us)),
     };
-    let dispatcher = Arc::new(Dispatcher::new(
-        Arc::new(engine),
-        registry,
-        worker_options,
-        caps,
-    ));
+    let dispatcher = Arc::new(Dispatcher::new(engine, registry, worker_options, caps));
     let config = ServerConfig {
         socket: args.socket.clone(),
         tcp: args.listen,
@@ -84,10 +83,34 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
             startup_ms = started.elapsed().as_millis() as u64,
             "serving"
         );
+        if !args.no_preload {
+            preload_in_background(&dispatcher);
+        }
         serve(dispatcher, config, listener, stop_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the policies (up to the resident bound) on a thread of its own
+/// while the server already answers: a policy's first call then finds it
+/// loaded, or waits for it.
+fn preload_in_background(dispatcher: &Arc<Dispatcher>) {
+    let registry = dispatcher.registry().clone();
+    let spawned = std::thread::Builder::new()
+        .name("policy-preload".into())
+        .spawn(move || {
+            let started = Instant::now();
+            registry.preload();
+            tracing::info!(
+                resident = registry.resident(),
+                ms = started.elapsed().as_millis() as u64,
+                "policies preloaded"
+            );
+        });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot start the preloader; policies load on first use: {error}");
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -16,6 +16,7 @@ use super::ahead::SandboxWorker;
 use super::workers::WorkerPool;
 
 use super::registry::{PolicyRegistry, major_version};
+use super::resident::PolicyEntry;
 use crate::call::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
@@ -100,7 +101,7 @@ pub struct Invocation {
 
 /// Routes calls to policies and runs them on worker threads.
 pub struct Dispatcher {
-    registry: PolicyRegistry,
+    registry: Arc<PolicyRegistry>,
     workers: WorkerPool<SandboxWorker>,
     caps: InputCaps,
     in_flight: Arc<InFlight>,
@@ -142,7 +143,7 @@ impl Dispatcher {
             SandboxWorker::new(engine.clone(), workers.make_ahead)
         });
         Dispatcher {
-            registry,
+            registry: Arc::new(registry),
             workers: pool,
             caps,
             in_flight: Arc::default(),
@@ -159,9 +160,14 @@ impl Dispatcher {
         self.in_flight.peak.load(Ordering::SeqCst)
     }
 
-    /// How many policies are loaded.
+    /// How many policies are servable (in memory or loaded on first use).
     pub fn policy_count(&self) -> usize {
         self.registry.len()
+    }
+
+    /// The registry of servable policies.
+    pub fn registry(&self) -> &Arc<PolicyRegistry> {
+        &self.registry
     }
 
     /// Validates and runs one call.
@@ -173,21 +179,24 @@ impl Dispatcher {
     /// submitted. Dropping the returned [`PendingCall`] before a worker takes
     /// the call cancels it.
     pub fn submit(&self, invocation: Invocation) -> Result<PendingCall, CallError> {
-        let (policy, input) = self.validate(invocation)?;
+        let (entry, input) = self.validate(invocation)?;
         let in_flight = self.in_flight.enter();
-        let result = self
-            .workers
-            .submit(move |worker: &mut SandboxWorker| worker.call(&policy, input));
+        let registry = self.registry.clone();
+        let result = self.workers.submit(move |worker: &mut SandboxWorker| {
+            // A cold policy is loaded here, on the worker, and the call waits.
+            let policy = registry.resolve(&entry).map_err(|error| {
+                CallError::Internal(format!("loading {}: {error}", entry.label()))
+            })?;
+            check_phase(&policy, input.phase)?;
+            worker.call(&policy, input)
+        });
         Ok(PendingCall {
             result,
             _in_flight: in_flight,
         })
     }
 
-    fn validate(
-        &self,
-        invocation: Invocation,
-    ) -> Result<(Arc<crate::sandbox::CompiledPolicy>, CallInput), CallError> {
+    fn validate(&self, invocation: Invocation) -> Result<(Arc<PolicyEntry>, CallInput), CallError> {
         let phase: Phase = invocation
             .phase
             .parse()
@@ -213,11 +222,8 @@ impl Dispatcher {
                 context_name(exchange.phase())
             )));
         }
-        if !policy.implements(phase) {
-            return Err(CallError::PhaseNotImplemented {
-                policy: policy.label().to_string(),
-                phase,
-            });
+        if let Some(loaded) = policy.if_loaded() {
+            check_phase(&loaded, phase)?;
         }
         let input = CallInput {
             phase,
@@ -252,6 +258,17 @@ impl std::future::Future for PendingCall {
                 })
             })
     }
+}
+
+/// Refuses a call for a phase the policy does not define.
+fn check_phase(policy: &crate::sandbox::CompiledPolicy, phase: Phase) -> Result<(), CallError> {
+    if policy.implements(phase) {
+        return Ok(());
+    }
+    Err(CallError::PhaseNotImplemented {
+        policy: policy.label().to_string(),
+        phase,
+    })
 }
 
 fn context_name(phase: Phase) -> &'static str {

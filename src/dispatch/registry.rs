@@ -6,13 +6,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::resident::{PolicyEntry, Residency};
 use crate::sandbox::CompiledPolicy;
 
-/// Loaded policies by name and version.
-#[derive(Default)]
+/// Servable policies by name and version, and the bound on how many of
+/// the lazily loaded ones stay in memory.
 pub struct PolicyRegistry {
-    policies: HashMap<String, HashMap<String, Arc<CompiledPolicy>>>,
-    count: usize,
+    policies: HashMap<String, HashMap<String, Arc<PolicyEntry>>>,
+    entries: Vec<Arc<PolicyEntry>>,
+    residency: Residency,
+}
+
+impl Default for PolicyRegistry {
+    fn default() -> Self {
+        Self::with_max_resident(usize::MAX)
+    }
 }
 
 /// Two components claim the same name and version.
@@ -60,17 +68,61 @@ fn version_parts(version: &str) -> impl Iterator<Item = &str> {
 }
 
 impl PolicyRegistry {
-    /// An empty registry.
+    /// An empty registry with no bound on resident policies.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Registers `policy` as `name` `version`.
+    /// An empty registry keeping at most `max` lazily loaded policies in
+    /// memory (the least recently used is unloaded past it).
+    pub fn with_max_resident(max: usize) -> Self {
+        PolicyRegistry {
+            policies: HashMap::new(),
+            entries: Vec::new(),
+            residency: Residency::new(max),
+        }
+    }
+
+    /// `entry`'s policy, loaded now if it is not in memory.
+    pub fn resolve(&self, entry: &PolicyEntry) -> Result<Arc<CompiledPolicy>, String> {
+        self.residency.get(entry, &self.entries)
+    }
+
+    /// Lazily loaded policies in memory now.
+    pub fn resident(&self) -> usize {
+        self.residency.resident()
+    }
+
+    /// Loads policies not in memory yet, in the order registered, until the
+    /// resident bound is reached (the server's background warm-up). A
+    /// policy that fails is logged (once) and left out.
+    pub fn preload(&self) {
+        for entry in &self.entries {
+            if self.resident() >= self.residency.max_resident() {
+                return;
+            }
+            if entry.if_loaded().is_none() {
+                let _ = self.resolve(entry);
+            }
+        }
+    }
+
+    /// Registers the loaded `policy` as `name` `version`.
     pub fn insert(
         &mut self,
         name: &str,
         version: &str,
         policy: Arc<CompiledPolicy>,
+    ) -> Result<(), DuplicatePolicy> {
+        self.insert_entry(name, version, PolicyEntry::loaded(policy))
+    }
+
+    /// Registers `entry` (loaded or not) as `name` `version`.
+    pub fn insert_entry(
+        &mut self,
+        name: &str,
+        version: &str,
+        entry: Arc<PolicyEntry>,
     ) -> Result<(), DuplicatePolicy> {
         let versions = self.policies.entry(name.to_string()).or_default();
         if versions.contains_key(version) {
@@ -79,14 +131,14 @@ impl PolicyRegistry {
                 version: version.into(),
             });
         }
-        versions.insert(version.to_string(), policy);
-        self.count += 1;
+        versions.insert(version.to_string(), entry.clone());
+        self.entries.push(entry);
         Ok(())
     }
 
     /// The policy registered exactly as `name` `version`, else the highest
     /// loaded version of `name` with `version`'s major version.
-    pub fn lookup(&self, name: &str, version: &str) -> Option<&Arc<CompiledPolicy>> {
+    pub fn lookup(&self, name: &str, version: &str) -> Option<&Arc<PolicyEntry>> {
         let versions = self.policies.get(name)?;
         if let Some(exact) = versions.get(version) {
             return Some(exact);
@@ -99,14 +151,19 @@ impl PolicyRegistry {
             .map(|(_, policy)| policy)
     }
 
-    /// How many policies are loaded.
+    /// How many policies are servable (loaded or not).
     pub fn len(&self) -> usize {
-        self.count
+        self.entries.len()
     }
 
-    /// Whether no policy is loaded.
+    /// Whether no policy is servable.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.entries.is_empty()
+    }
+
+    /// Every entry, in the order registered.
+    pub fn entries(&self) -> &[Arc<PolicyEntry>] {
+        &self.entries
     }
 
     /// Every `(name, version)` loaded, sorted.

@@ -105,6 +105,7 @@ async fn run(
                 ));
             }
             Ok(None) => break StreamEnd::HalfClosed,
+            Err(cause) if connection_lost(&cause) => break StreamEnd::ClientGone,
             Err(cause) => break StreamEnd::BadFrame(cause),
         }
     };
@@ -134,6 +135,25 @@ async fn run(
     if let Some(closing) = closing {
         let _ = responses.send(Err(closing)).await;
     }
+}
+
+/// Whether reading the next request failed because the connection broke
+/// (an I/O error under the HTTP/2 layer: the client went away), not because
+/// a frame did not decode.
+fn connection_lost(cause: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(cause);
+    while let Some(error) = source {
+        let io = error.downcast_ref::<std::io::Error>().is_some()
+            || error.downcast_ref::<h2::Error>().is_some_and(h2::Error::is_io)
+            || error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(|e| e.is_closed() || e.is_incomplete_message());
+        if io {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// What a response needs to know about its request, kept while it runs.

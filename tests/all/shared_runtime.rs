@@ -111,31 +111,37 @@ fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_answers_many_tenants_interleaved_each_from_its_own_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
+/// The tenants' components in a directory of their own, compiled into the
+/// shared cache first (so the server maps cached code).
+fn tenant_directory(dir: &Path) -> std::path::PathBuf {
+    let policies = dir.join("policies");
     std::fs::create_dir_all(&policies).unwrap();
-    tokio::task::block_in_place(|| {
-        for index in 0..TENANTS {
-            let wasm = tenant_wasm(index);
-            harness().load_wasm(&tenant_name(index), wasm);
-            std::fs::write(policies.join(format!("{}.wasm", tenant_name(index))), wasm).unwrap();
-        }
-    });
-    let socket = dir.path().join("executor.sock");
-    let mut child = serve_command(&policies, &socket, "warn").spawn().unwrap();
-    let mut client = wait_for_socket(&socket).await;
-    let requests: Vec<_> = (0..TENANTS * 8)
+    for index in 0..TENANTS {
+        let wasm = tenant_wasm(index);
+        harness().load_wasm(&tenant_name(index), wasm);
+        std::fs::write(policies.join(format!("{}.wasm", tenant_name(index))), wasm).unwrap();
+    }
+    policies
+}
+
+/// Sends `rounds` × 8 counter calls to every tenant, interleaved on one
+/// stream, and checks each answer came from its own tenant's policy and
+/// saw only its own request.
+async fn call_every_tenant(
+    client: &mut policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient<tonic::transport::Channel>,
+    rounds: usize,
+) {
+    let calls = TENANTS * 8 * rounds;
+    let requests: Vec<_> = (0..calls)
         .map(|n| {
             let tenant = tenant_name(n % TENANTS);
             let secret = format!("{tenant}-call-{n}");
             wire_request(&n.to_string(), &tenant, "v1", &counter_request(&secret))
         })
         .collect();
-    let (responses, status) = exchange(&mut client, requests).await;
+    let (responses, status) = exchange(client, requests).await;
     assert!(status.is_none(), "stream ended with {status:?}");
-    assert_eq!(responses.len(), TENANTS * 8, "every request answered");
+    assert_eq!(responses.len(), calls, "every request answered");
     for response in responses {
         let n: usize = response.request_id.parse().unwrap();
         let tenant = tenant_name(n % TENANTS);
@@ -154,8 +160,54 @@ async fn a_server_answers_many_tenants_interleaved_each_from_its_own_policy() {
         .unwrap()
         .into_inner();
     assert!(health.ready);
-    assert_eq!(health.loaded_policies, TENANTS as i32);
+    assert_eq!(
+        health.loaded_policies, TENANTS as i32,
+        "every tenant is servable"
+    );
+}
+
+fn stop(mut child: std::process::Child) {
     // SAFETY: kill(2) on the child we spawned and have not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answers_many_tenants_interleaved_each_from_its_own_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = tokio::task::block_in_place(|| tenant_directory(dir.path()));
+    let socket = dir.path().join("executor.sock");
+    let child = serve_command(&policies, &socket, "warn").spawn().unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    call_every_tenant(&mut client, 1).await;
+    tokio::task::block_in_place(|| stop(child));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_past_the_resident_bound_load_on_demand_and_no_call_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = tokio::task::block_in_place(|| tenant_directory(dir.path()));
+    let socket = dir.path().join("executor.sock");
+    // Nothing loaded ahead and room for two: most calls find their policy
+    // cold or unloaded, and wait for it.
+    // The log goes to a file: a pipe nobody reads until the end would fill
+    // and stall the server.
+    let log_path = dir.path().join("server.log");
+    let child = serve_command(&policies, &socket, "debug")
+        .args(["--max-resident-policies", "2", "--no-preload"])
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    for _ in 0..3 {
+        call_every_tenant(&mut client, 1).await;
+    }
+    tokio::task::block_in_place(|| stop(child));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let unloads = log
+        .matches("unloaded the least recently used policy")
+        .count();
+    let loads = log.matches("loaded policy on demand").count();
+    assert!(unloads >= TENANTS, "{unloads} unloads: {log}");
+    assert!(loads >= TENANTS + unloads.min(TENANTS), "{loads} loads");
 }
