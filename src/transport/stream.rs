@@ -144,7 +144,9 @@ fn connection_lost(cause: &tonic::Status) -> bool {
     let mut source = std::error::Error::source(cause);
     while let Some(error) = source {
         let io = error.downcast_ref::<std::io::Error>().is_some()
-            || error.downcast_ref::<h2::Error>().is_some_and(h2::Error::is_io)
+            || error
+                .downcast_ref::<h2::Error>()
+                .is_some_and(h2::Error::is_io)
             || error
                 .downcast_ref::<hyper::Error>()
                 .is_some_and(|e| e.is_closed() || e.is_incomplete_message());
