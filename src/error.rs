@@ -83,6 +83,32 @@ pub enum CallError {
     /// Too many calls are waiting; try again later.
     #[error("server overloaded: {0}")]
     Overloaded(String),
+    /// The call waited for a worker longer than its policy's deadline, so
+    /// it was not run.
+    #[error(
+        "the call waited {} ms in the queue, past its policy's {} ms deadline, and was not run: the host is overloaded",
+        .waited.as_millis(), .timeout.as_millis()
+    )]
+    QueueTimeout {
+        /// How long it waited.
+        waited: Duration,
+        /// The policy's deadline.
+        timeout: Duration,
+    },
+    /// The policy's circuit breaker is open: its recent calls kept hitting
+    /// sandbox limits, so its calls are refused for a while.
+    #[error(
+        "policy {policy} is refused for {} ms more: its last {failures} calls hit sandbox limits (circuit breaker open)",
+        .retry_in.as_millis()
+    )]
+    CircuitOpen {
+        /// `name@version` of the policy.
+        policy: String,
+        /// The failures in a row that opened it.
+        failures: u32,
+        /// Time left before a trial call.
+        retry_in: Duration,
+    },
     /// A fault in the host itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,6 +140,8 @@ impl CallError {
             CallError::InvalidResult(_) => "invalid_result",
             CallError::Trapped(_) => "sandbox_trap",
             CallError::Overloaded(_) => "overloaded",
+            CallError::QueueTimeout { .. } => "timeout",
+            CallError::CircuitOpen { .. } => "circuit_open",
             CallError::Internal(_) => "internal_error",
         }
     }

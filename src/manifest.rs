@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dispatch::breaker::BreakerOverrides;
 use crate::sandbox::limits::LimitOverrides;
 
 /// Name of the custom section holding the manifest.
@@ -29,6 +30,10 @@ pub struct Manifest {
     /// Per-policy limit overrides from the `limits:` block.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// The policy's own circuit-breaker settings from the `limits:` block
+    /// (they can only tighten the server's).
+    #[serde(default, skip_serializing_if = "BreakerOverrides::is_empty")]
+    pub breaker: BreakerOverrides,
     /// The WIT package the component was built against.
     pub wit: String,
     /// Hash of everything the component was built from.
@@ -247,6 +252,7 @@ mod tests {
                 fuel: Some(5_000_000),
                 ..Default::default()
             },
+            breaker: BreakerOverrides::default(),
             wit: "policy-host:policy@1.0.0".into(),
             source_hash: "abc".into(),
         }

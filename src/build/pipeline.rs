@@ -152,6 +152,7 @@ impl<'a> Builder<'a> {
             version: package.definition.version.clone(),
             description: package.definition.description.clone(),
             limits: package.definition.limit_overrides(),
+            breaker: package.definition.breaker_overrides(),
             wit: WIT_PACKAGE.to_string(),
             source_hash: source_hash.clone(),
         };

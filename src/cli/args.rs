@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::serve_args::ServeArgs;
 use crate::call::Phase;
-use crate::dispatch::DEFAULT_WAKE_SLICE;
 
 /// Runs third-party Python gateway policies, each call in a fresh
 /// WebAssembly sandbox with memory, fuel and deadline limits.
@@ -34,7 +34,7 @@ pub struct CommonArgs {
     pub log_level: String,
 
     /// Log line format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Artifact cache (built components and compiled code). Default:
@@ -76,7 +76,10 @@ pub enum Command {
     /// the artifact cache), then answers ExecuteStream and HealthCheck (plus
     /// grpc.health.v1.Health). Each call runs in a fresh sandbox on one of
     /// --workers threads. SIGTERM/SIGINT: stop accepting, finish in-flight
-    /// calls (up to --grace-ms), remove the socket, exit 0.
+    /// calls (up to --grace-ms), remove the socket, exit 0. SIGHUP, or a
+    /// change in --policies, reloads the policies without dropping a call.
+    /// A flag given twice takes its last value.
+    #[command(args_override_self = true)]
     Serve(ServeArgs),
     /// Send one call to a running server and print the response.
     Call(CallArgs),
@@ -109,103 +112,6 @@ pub struct CachePruneArgs {
 }
 
 pub use super::bench_args::{BenchCommand, BenchInprocArgs, BenchLoadArgs};
-
-/// `serve` arguments.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Unix socket to listen on (parent directories are created; a stale
-    /// socket file is replaced; a live server's socket is never taken).
-    #[arg(
-        long,
-        env = "PYTHON_EXECUTOR_SOCKET",
-        default_value = "/var/run/api-platform/python-executor.sock"
-    )]
-    pub socket: PathBuf,
-
-    /// Directory of built components (`policy-host build --out`).
-    #[arg(long, value_name = "DIR", default_value = "build/policies")]
-    pub policies: PathBuf,
-
-    /// Also listen on TCP, e.g. 127.0.0.1:50051.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub listen: Option<std::net::SocketAddr>,
-
-    /// Sandbox worker threads: calls that run at the same time, server-wide.
-    #[arg(long, env = "PYTHON_POLICY_WORKERS", default_value_t = 4)]
-    pub workers: usize,
-
-    /// Memory slots kept beyond the ones calls use at once. An idle slot
-    /// keeps the memory image of the policy that ran in it last mapped, so
-    /// that policy's next call maps nothing again: size it to the number of
-    /// policies that are called often. Costs address space (~4 GiB each,
-    /// never resident) and the pages each slot keeps resident between calls.
-    #[arg(long, value_name = "SLOTS", default_value_t = crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS)]
-    pub warm_memory_slots: u32,
-
-    /// Policies kept loaded at most. Serving starts as soon as every
-    /// component's manifest is read; the policies then load in the
-    /// background, and a call to one not loaded yet (or unloaded as the
-    /// least recently used past this bound) waits for its load, ~40 ms.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    pub max_resident_policies: usize,
-
-    /// Do not load policies in the background after start: each loads on
-    /// its first call.
-    #[arg(long)]
-    pub no_preload: bool,
-
-    /// Do not instantiate ahead. By default a worker with nothing queued
-    /// instantiates a fresh instance of the policy it ran last, so that
-    /// policy's next call skips instantiation (every call still gets a
-    /// never-used instance; under load nothing is made ahead).
-    #[arg(long)]
-    pub no_make_ahead: bool,
-
-    /// Time slice, in microseconds, that an idle worker asks the kernel for
-    /// while the load is light (at least two other workers idle), so that
-    /// it runs at once when a call wakes it instead of waiting behind
-    /// another worker's after-call work. Needs Linux 6.12 or later (on older
-    /// kernels it has no effect); 0 keeps the kernel's default slice.
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = DEFAULT_WAKE_SLICE.as_micros() as u64)]
-    pub wake_slice_us: u64,
-
-    /// Calls in flight per stream; past it, reading from the stream pauses.
-    #[arg(long, env = "PYTHON_POLICY_MAX_CONCURRENT", default_value_t = 100)]
-    pub max_concurrent: usize,
-
-    /// Largest response sent; a bigger result becomes an ExecutionError
-    /// (the Go client reads at most 4 MiB per message by default).
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
-    pub max_response_bytes: usize,
-
-    /// Largest total body a request may carry.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
-
-    /// Most header entries a request may carry.
-    #[arg(long, default_value_t = 1024)]
-    pub max_headers: usize,
-
-    /// Largest params + shared metadata, as JSON bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
-    pub max_json_bytes: usize,
-
-    /// Default memory cap per call, MiB (a policy's limits: block overrides it).
-    #[arg(long, value_name = "MIB")]
-    pub memory_mib: Option<u64>,
-
-    /// Default fuel budget per call.
-    #[arg(long)]
-    pub fuel: Option<u64>,
-
-    /// Default deadline per call, ms.
-    #[arg(long, value_name = "MS")]
-    pub timeout_ms: Option<u64>,
-
-    /// How long in-flight calls may take to finish after SIGTERM.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    pub grace_ms: u64,
-}
 
 /// `call` arguments.
 #[derive(Debug, Args)]

@@ -14,6 +14,13 @@ pub enum BenchCommand {
     Inproc(BenchInprocArgs),
     /// End to end over the Unix socket of a running server.
     Load(BenchLoadArgs),
+    /// The dispatcher's bookkeeping around one call (breaker, metrics,
+    /// failure log), in nanoseconds, with metrics on and off.
+    Observe {
+        /// Calls observed per configuration.
+        #[arg(long, default_value_t = 2_000_000)]
+        calls: usize,
+    },
 }
 
 /// `bench inproc` arguments.
@@ -100,6 +107,11 @@ pub struct BenchLoadArgs {
     /// the result measures the gRPC transport and this client alone.
     #[arg(long)]
     pub transport_only: bool,
+
+    /// The server's pid: report its CPU time and page faults per call,
+    /// read from /proc over each measured window.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 
     /// Many tenants: generate N distinct copies of the header policy, build
     /// them once (cached), start a server of our own on them and the

@@ -171,7 +171,7 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
             concurrency,
             duration: Duration::from_secs(args.seconds),
             hostile_percent: args.hostile_percent,
-            server_pid: None,
+            server_pid: args.server_pid,
         };
         let result = runtime
             .block_on(load::run_level(&args.socket, &workload, &level))
@@ -179,5 +179,13 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
         results.push(result);
     }
     println!("{}", load::table(&policy_label, &body_label, &results));
+    for result in &results {
+        if let Some(server) = result.server {
+            println!(
+                "in flight {}: server CPU {:.1} µs and {:.2} page faults per call",
+                result.concurrency, server.cpu_us, server.faults
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

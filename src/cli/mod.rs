@@ -12,7 +12,9 @@ mod call_cmd;
 pub mod json_io;
 mod logging;
 mod run_cmd;
+pub mod serve_args;
 mod serve_cmd;
+mod serve_triggers;
 
 pub use args::{Cli, Command};
 
@@ -36,6 +38,16 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(count) => bench_mix_cmd::run(args, count, &cache_dir),
             None => bench_cmd::load(args),
         },
+        Command::Bench(args::BenchCommand::Observe { calls }) => {
+            let cost = crate::bench::observe_cost::measure(calls);
+            println!(
+                "per call: {:.0} ns without metrics, {:.0} ns with metrics (+{:.0} ns)",
+                cost.without_metrics_ns,
+                cost.with_metrics_ns,
+                cost.with_metrics_ns - cost.without_metrics_ns
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cache(args::CacheCommand::Info) => cache_cmd::info(&cache_dir),
         Command::Cache(args::CacheCommand::Prune(args)) => cache_cmd::prune(args, &cache_dir),
     }

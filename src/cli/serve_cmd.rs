@@ -1,4 +1,5 @@
-//! `policy-host serve`.
+//! `policy-host serve`: settle the options, scan the policies, start the
+//! dispatcher, then serve gRPC (and metrics) until SIGTERM/SIGINT.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,65 +8,45 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::args::ServeArgs;
+use super::serve_args::{OperatorArgs, ServeArgs};
+use super::serve_triggers;
 use crate::cache::ArtifactCache;
-use crate::dispatch::{Dispatcher, InputCaps, WorkerOptions, scan_directory};
-use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
+use crate::dispatch::{
+    BreakerSettings, DirectoryOptions, Dispatcher, InputCaps, Metrics, PolicyRegistry, Reloader,
+    WorkerOptions, default_max_queued, scan_directory,
+};
+use crate::sandbox::{Ceilings, EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use crate::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
 
 /// Loads the policies and serves until SIGTERM/SIGINT.
 pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let workers = args.workers.max(1);
-    let defaults = LimitOverrides {
-        memory_mib: args.memory_mib,
-        fuel: args.fuel,
-        timeout_ms: args.timeout_ms,
-    }
-    .apply_to(Limits::default())
-    .context("invalid default limits")?;
+    let ops = &args.operator;
+    let metrics = ops.metrics_listen.map(|_| Arc::new(Metrics::new()));
+    let directory = directory_options(&args, metrics.clone())?;
     let cache = Arc::new(
         ArtifactCache::open(cache_dir)
             .with_context(|| format!("opening the artifact cache {}", cache_dir.display()))?,
     );
-    let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
-    let engine = SandboxEngine::new(EngineOptions {
-        max_concurrent_calls,
-        warm_memory_slots: args.warm_memory_slots,
-        ..Default::default()
-    })
-    .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
-    let engine = Arc::new(engine);
+    let engine = engine(&args, workers)?;
     let (registry, skipped) = if args.policies.exists() {
-        let max_resident = args.max_resident_policies.max(1);
-        let scanned = scan_directory(&engine, &cache, &args.policies, defaults, max_resident)?;
+        let scanned = scan_directory(&engine, &cache, &args.policies, &directory)?;
         (scanned.registry, scanned.skipped.len())
     } else {
         tracing::warn!(dir = %args.policies.display(), "policy directory does not exist: serving no policies");
-        (crate::dispatch::PolicyRegistry::new(), 0)
-    };
-    let caps = InputCaps {
-        max_body_bytes: args.max_body_bytes,
-        max_headers: args.max_headers,
-        max_header_bytes: InputCaps::default().max_header_bytes,
-        max_json_bytes: args.max_json_bytes,
+        (PolicyRegistry::with_max_resident(directory.max_resident), 0)
     };
     let policies = registry.len();
-    let worker_options = WorkerOptions {
-        count: workers,
-        make_ahead: !args.no_make_ahead,
-        wake_slice: (args.wake_slice_us > 0).then(|| Duration::from_micros(args.wake_slice_us)),
-    };
-    let dispatcher = Arc::new(Dispatcher::new(engine, registry, worker_options, caps));
-    let config = ServerConfig {
-        socket: args.socket.clone(),
-        tcp: args.listen,
-        stream: StreamOptions {
-            max_in_flight: args.max_concurrent.max(1),
-            max_response_bytes: args.max_response_bytes,
-        },
-        grace: Duration::from_millis(args.grace_ms),
-    };
+    let (dispatcher, max_queued) = dispatcher(&args, engine.clone(), registry, metrics);
+    let reloader = Arc::new(Reloader::new(
+        dispatcher.clone(),
+        engine,
+        cache,
+        &args.policies,
+        directory,
+    ));
+    let config = server_config(&args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(workers + 4)
@@ -75,57 +56,137 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = bind_unix_socket(&config.socket)?;
+        let metrics_task = serve_triggers::metrics(&dispatcher, ops.metrics_listen).await?;
         tracing::info!(
-            socket = %config.socket.display(), policies, skipped, workers,
-            make_ahead = worker_options.make_ahead,
-            wake_slice_us = args.wake_slice_us,
+            socket = %config.socket.display(), policies, skipped, workers, max_queued,
+            make_ahead = !args.no_make_ahead,
             max_concurrent = config.stream.max_in_flight,
+            metrics = ?ops.metrics_listen,
             startup_ms = started.elapsed().as_millis() as u64,
             "serving"
         );
         if !args.no_preload {
-            preload_in_background(&dispatcher);
+            serve_triggers::preload_in_background(&dispatcher);
         }
-        serve(dispatcher, config, listener, stop_signal()).await?;
+        let _watcher = serve_triggers::reload_on_signal_and_change(&reloader, ops)?;
+        serve(dispatcher, config, listener, serve_triggers::stop_signal()).await?;
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads the policies (up to the resident bound) on a thread of its own
-/// while the server already answers: a policy's first call then finds it
-/// loaded, or waits for it.
-fn preload_in_background(dispatcher: &Arc<Dispatcher>) {
-    let registry = dispatcher.registry().clone();
-    let spawned = std::thread::Builder::new()
-        .name("policy-preload".into())
-        .spawn(move || {
-            let started = Instant::now();
-            registry.preload();
-            tracing::info!(
-                resident = registry.resident(),
-                ms = started.elapsed().as_millis() as u64,
-                "policies preloaded"
-            );
-        });
-    if let Err(error) = spawned {
-        tracing::warn!("cannot start the preloader; policies load on first use: {error}");
+/// The dispatcher over `registry`, with the operator's queue bound,
+/// breaker settings and metrics; and its queue bound.
+fn dispatcher(
+    args: &ServeArgs,
+    engine: Arc<SandboxEngine>,
+    registry: PolicyRegistry,
+    metrics: Option<Arc<Metrics>>,
+) -> (Arc<Dispatcher>, usize) {
+    let workers = args.workers.max(1);
+    let worker_options = WorkerOptions {
+        count: workers,
+        make_ahead: !args.no_make_ahead,
+        wake_slice: (args.wake_slice_us > 0).then(|| Duration::from_micros(args.wake_slice_us)),
+    };
+    let ops = &args.operator;
+    let max_queued = ops
+        .max_queued
+        .unwrap_or_else(|| default_max_queued(workers));
+    let dispatcher = Dispatcher::new(engine, registry, worker_options, caps(args))
+        .with_max_queued(max_queued)
+        .with_observer(breaker_settings(ops), metrics);
+    (Arc::new(dispatcher), max_queued)
+}
+
+fn engine(args: &ServeArgs, workers: usize) -> anyhow::Result<Arc<SandboxEngine>> {
+    let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls,
+        warm_memory_slots: args.warm_memory_slots,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
+    Ok(Arc::new(engine))
+}
+
+fn server_config(args: &ServeArgs) -> ServerConfig {
+    ServerConfig {
+        socket: args.socket.clone(),
+        tcp: args.listen,
+        health_tcp: args.health_listen,
+        stream: StreamOptions {
+            max_in_flight: args.max_concurrent.max(1),
+            max_response_bytes: args.max_response_bytes,
+        },
+        grace: Duration::from_millis(args.grace_ms),
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::error!("cannot listen for SIGTERM: {error}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+/// The limits, ceilings and resident bound every scan and reload uses;
+/// server defaults above a ceiling are refused.
+fn directory_options(
+    args: &ServeArgs,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<DirectoryOptions> {
+    let defaults = LimitOverrides {
+        memory_mib: args.memory_mib,
+        fuel: args.fuel,
+        timeout_ms: args.timeout_ms,
+    }
+    .apply_to(Limits::default())
+    .context("invalid default limits")?;
+    let ops = &args.operator;
+    let ceilings = Ceilings {
+        memory_mib: ops.max_memory_mib,
+        fuel: ops.max_fuel,
+        timeout_ms: ops.max_timeout_ms,
     };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    ceilings.validate().context("invalid ceilings")?;
+    let (lowered, above) = ceilings.clamp(defaults);
+    let explicit = |field: &str| match field {
+        "memory_mib" => args.memory_mib.is_some(),
+        "fuel" => args.fuel.is_some(),
+        _ => args.timeout_ms.is_some(),
+    };
+    if let Some(set) = above.iter().find(|clamped| explicit(clamped.field)) {
+        anyhow::bail!(
+            "the server's default {} is {}, above its ceiling --max-{} {}: lower the default or raise the ceiling",
+            set.field,
+            set.asked,
+            set.field.replace('_', "-"),
+            set.ceiling
+        );
+    }
+    for clamped in &above {
+        tracing::info!("built-in default {clamped}");
+    }
+    let defaults = lowered;
+    Ok(DirectoryOptions {
+        defaults,
+        ceilings,
+        max_resident: args.max_resident_policies.max(1),
+        metrics,
+    })
+}
+
+fn caps(args: &ServeArgs) -> InputCaps {
+    InputCaps {
+        max_body_bytes: args.max_body_bytes,
+        max_headers: args.max_headers,
+        max_header_bytes: InputCaps::default().max_header_bytes,
+        max_json_bytes: args.max_json_bytes,
+    }
+}
+
+fn breaker_settings(ops: &OperatorArgs) -> BreakerSettings {
+    BreakerSettings {
+        failures: ops.breaker_failures,
+        window: Duration::from_millis(ops.breaker_window_ms),
+        cooldown: Duration::from_millis(ops.breaker_cooldown_ms),
+        count_raises: ops.breaker_count_raises,
     }
 }

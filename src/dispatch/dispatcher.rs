@@ -2,52 +2,35 @@
 //! sandbox worker thread and returns the result.
 //!
 //! Policy code never runs on the async reactor: [`Dispatcher::submit`]
-//! validates a call and queues it for the worker pool (as many threads as
-//! the engine has instance slots) in submission order; the returned
-//! [`PendingCall`] resolves with the result.
+//! validates a call, asks the policy's circuit breaker and the server-wide
+//! queue bound ([`super::admission`]) to let it in, and queues it for the
+//! worker pool (as many threads as the engine has instance slots) in
+//! submission order; the returned [`PendingCall`] resolves with the result.
+//! Every outcome goes through [`CallObserver`] (metrics, breaker, log).
+//!
+//! The registry can be replaced while calls run ([`Dispatcher::swap_registry`]):
+//! a call holds the entry it was admitted with, so it finishes on the
+//! version it started on.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::admission::{Admission, Ticket, default_max_queued};
 use super::ahead::SandboxWorker;
-use super::workers::WorkerPool;
-
+use super::breaker::{BreakerSettings, Pass};
+use super::caps::{InputCaps, check_caps};
+use super::metrics::{HostState, Metrics};
+use super::observe::{CallObserver, Timing};
 use super::registry::{PolicyRegistry, major_version};
 use super::resident::PolicyEntry;
+use super::workers::WorkerPool;
 use crate::call::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
 use crate::error::CallError;
 use crate::sandbox::SandboxEngine;
-
-/// Caps on what one call may carry, checked before any sandbox work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InputCaps {
-    /// Total body bytes (request plus response).
-    pub max_body_bytes: usize,
-    /// Header entries across every header map.
-    pub max_headers: usize,
-    /// Bytes of header names and values together.
-    pub max_header_bytes: usize,
-    /// Bytes of params and shared metadata as JSON.
-    pub max_json_bytes: usize,
-}
-
-impl Default for InputCaps {
-    /// 16 MiB of body (a guest must hold a body in its 64 MiB memory to read
-    /// it), 1,024 headers / 1 MiB of header text, 1 MiB of params+metadata JSON.
-    fn default() -> Self {
-        InputCaps {
-            max_body_bytes: 16 * 1024 * 1024,
-            max_headers: 1024,
-            max_header_bytes: 1024 * 1024,
-            max_json_bytes: 1024 * 1024,
-        }
-    }
-}
 
 /// How many sandbox worker threads run calls, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +66,8 @@ impl WorkerOptions {
 /// One call as the transport hands it over, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
+    /// The caller's id for the call, for logs.
+    pub request_id: String,
     /// Requested policy name.
     pub policy_name: String,
     /// Requested policy version.
@@ -101,38 +86,18 @@ pub struct Invocation {
 
 /// Routes calls to policies and runs them on worker threads.
 pub struct Dispatcher {
-    registry: Arc<PolicyRegistry>,
+    registry: RwLock<Arc<PolicyRegistry>>,
+    engine: Arc<SandboxEngine>,
     workers: WorkerPool<SandboxWorker>,
     caps: InputCaps,
-    in_flight: Arc<InFlight>,
-}
-
-/// Counts calls admitted past validation (waiting for a worker or running).
-#[derive(Default)]
-struct InFlight {
-    now: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-/// Decrements the in-flight count when a call ends, however it ends.
-struct InFlightGuard(Arc<InFlight>);
-
-impl InFlight {
-    fn enter(self: &Arc<Self>) -> InFlightGuard {
-        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        InFlightGuard(self.clone())
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.now.fetch_sub(1, Ordering::SeqCst);
-    }
+    admission: Arc<Admission>,
+    observer: Arc<CallObserver>,
 }
 
 impl Dispatcher {
-    /// A dispatcher running at most `workers.count` calls at once.
+    /// A dispatcher running at most `workers.count` calls at once, with the
+    /// default queue bound, no circuit breaker and no metrics (see the
+    /// `with_` methods).
     pub fn new(
         engine: Arc<SandboxEngine>,
         registry: PolicyRegistry,
@@ -143,31 +108,94 @@ impl Dispatcher {
             SandboxWorker::new(engine.clone(), workers.make_ahead)
         });
         Dispatcher {
-            registry: Arc::new(registry),
+            registry: RwLock::new(Arc::new(registry)),
+            engine,
+            admission: Admission::new(default_max_queued(pool.size())),
             workers: pool,
             caps,
-            in_flight: Arc::default(),
+            observer: Arc::new(CallObserver::new(BreakerSettings::off(), None)),
         }
+    }
+
+    /// At most `max_queued` calls wait for a worker; more are `overloaded`.
+    pub fn with_max_queued(mut self, max_queued: usize) -> Self {
+        self.admission = Admission::new(max_queued);
+        self
+    }
+
+    /// Every policy gets a circuit breaker with `settings` (tightened by the
+    /// policy's own), and calls are counted in `metrics` when given.
+    pub fn with_observer(
+        mut self,
+        breaker: BreakerSettings,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        self.observer = Arc::new(CallObserver::new(breaker, metrics));
+        self
+    }
+
+    /// The queue's counts and bound.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Calls currently admitted (waiting for a worker or running).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.now.load(Ordering::SeqCst)
+        self.admission.in_flight()
     }
 
     /// The most calls ever admitted at once.
     pub fn peak_in_flight(&self) -> usize {
-        self.in_flight.peak.load(Ordering::SeqCst)
+        self.admission.peak_in_flight()
     }
 
     /// How many policies are servable (in memory or loaded on first use).
     pub fn policy_count(&self) -> usize {
-        self.registry.len()
+        self.registry().len()
     }
 
-    /// The registry of servable policies.
-    pub fn registry(&self) -> &Arc<PolicyRegistry> {
-        &self.registry
+    /// The registry of servable policies now.
+    pub fn registry(&self) -> Arc<PolicyRegistry> {
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves `registry` from now on; calls already admitted finish on the
+    /// entries they hold.
+    pub fn swap_registry(&self, registry: PolicyRegistry) {
+        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+    }
+
+    /// The metrics, when they are on.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.observer.metrics()
+    }
+
+    /// The metrics in the OpenMetrics text format, refreshed now; `None`
+    /// when metrics are off.
+    pub fn metrics_text(&self) -> Option<String> {
+        let metrics = self.observer.metrics()?;
+        let registry = self.registry();
+        let pool = self.engine.pool_usage();
+        let host = HostState {
+            in_flight: self.admission.in_flight(),
+            queued: self.admission.queued(),
+            busy_workers: self.admission.running(),
+            workers: self.workers.size(),
+            policies: registry.len(),
+            resident: registry.resident(),
+            pool_instances: pool.instances,
+            pool_memories: pool.memories,
+            pool_warm_memories: pool.warm_memories,
+        };
+        let breakers = registry
+            .entries()
+            .iter()
+            .filter_map(|entry| Some((entry.label(), entry.breaker_if_made()?.state())));
+        metrics.refresh(host, breakers);
+        Some(metrics.encode())
     }
 
     /// Validates and runs one call.
@@ -179,37 +207,77 @@ impl Dispatcher {
     /// submitted. Dropping the returned [`PendingCall`] before a worker takes
     /// the call cancels it.
     pub fn submit(&self, invocation: Invocation) -> Result<PendingCall, CallError> {
-        let (entry, input) = self.validate(invocation)?;
-        let in_flight = self.in_flight.enter();
-        let registry = self.registry.clone();
+        let request_id = invocation.request_id.clone();
+        let registry = self.registry();
+        let entry = self.find(&registry, &invocation)?;
+        let (input, pass, ticket) = self.admit(&entry, invocation)?;
+        let observer = self.observer.clone();
         let result = self.workers.submit(move |worker: &mut SandboxWorker| {
-            // A cold policy is loaded here, on the worker, and the call waits.
-            let policy = registry.resolve(&entry).map_err(|error| {
-                CallError::Internal(format!("loading {}: {error}", entry.label()))
-            })?;
-            check_phase(&policy, input.phase)?;
-            worker.call(&policy, input)
+            run_on_worker(
+                worker,
+                &registry,
+                &entry,
+                input,
+                ticket,
+                (&observer, &request_id, pass),
+            )
         });
-        Ok(PendingCall {
-            result,
-            _in_flight: in_flight,
+        Ok(PendingCall { result })
+    }
+
+    /// The entry a call names; a failure is counted as a rejected call.
+    fn find(
+        &self,
+        registry: &PolicyRegistry,
+        call: &Invocation,
+    ) -> Result<Arc<PolicyEntry>, CallError> {
+        let found = call
+            .phase
+            .parse::<Phase>()
+            .map_err(|_| CallError::UnknownPhase(call.phase.clone()))
+            .and_then(|_| {
+                registry
+                    .lookup(&call.policy_name, &call.policy_version)
+                    .cloned()
+                    .ok_or_else(|| CallError::PolicyNotFound {
+                        name: call.policy_name.clone(),
+                        version: call.policy_version.clone(),
+                        major: major_version(&call.policy_version).to_string(),
+                    })
+            });
+        found.inspect_err(|error| {
+            let asked = format!("{}@{}", call.policy_name, call.policy_version);
+            self.observer.rejected(&call.request_id, &asked, error);
         })
     }
 
-    fn validate(&self, invocation: Invocation) -> Result<(Arc<PolicyEntry>, CallInput), CallError> {
+    /// Validation, the breaker, then the queue bound; a refusal is counted
+    /// against the policy.
+    fn admit(
+        &self,
+        entry: &PolicyEntry,
+        invocation: Invocation,
+    ) -> Result<(CallInput, Pass, Ticket), CallError> {
+        let request_id = invocation.request_id.clone();
+        let input = self.validate(entry, invocation).inspect_err(|error| {
+            self.observer.not_run(entry, &request_id, None, error);
+        })?;
+        let pass = self.observer.admit(entry, &request_id)?;
+        let ticket = self.admission.enter().inspect_err(|error| {
+            self.observer.not_run(entry, &request_id, Some(pass), error);
+        })?;
+        Ok((input, pass, ticket))
+    }
+
+    fn validate(
+        &self,
+        entry: &PolicyEntry,
+        invocation: Invocation,
+    ) -> Result<CallInput, CallError> {
         let phase: Phase = invocation
             .phase
             .parse()
             .map_err(|_| CallError::UnknownPhase(invocation.phase.clone()))?;
-        let policy = self
-            .registry
-            .lookup(&invocation.policy_name, &invocation.policy_version)
-            .ok_or_else(|| CallError::PolicyNotFound {
-                name: invocation.policy_name.clone(),
-                version: invocation.policy_version.clone(),
-                major: major_version(&invocation.policy_version).to_string(),
-            })?
-            .clone();
         let exchange = invocation.exchange.ok_or_else(|| {
             CallError::InvalidInput(
                 "the request carries neither request_context nor response_context".into(),
@@ -222,7 +290,7 @@ impl Dispatcher {
                 context_name(exchange.phase())
             )));
         }
-        if let Some(loaded) = policy.if_loaded() {
+        if let Some(loaded) = entry.if_loaded() {
             check_phase(&loaded, phase)?;
         }
         let input = CallInput {
@@ -233,14 +301,43 @@ impl Dispatcher {
             params: invocation.params,
         };
         check_caps(&input, &self.caps)?;
-        Ok((policy, input))
+        Ok(input)
     }
+}
+
+/// The observer, the request id and the breaker pass of a queued call.
+type Observed<'a> = (&'a CallObserver, &'a str, Pass);
+
+/// A queued call, once a worker has taken it: load the policy if it is
+/// cold, refuse it if it waited past its deadline, run it, observe it.
+fn run_on_worker(
+    worker: &mut SandboxWorker,
+    registry: &PolicyRegistry,
+    entry: &PolicyEntry,
+    input: CallInput,
+    mut ticket: Ticket,
+    (observer, request_id, pass): Observed<'_>,
+) -> Result<CallOutput, CallError> {
+    let waited = ticket.start();
+    let mut ran = None;
+    let result = registry
+        .resolve(entry)
+        .map_err(|error| CallError::Internal(format!("loading {}: {error}", entry.label())))
+        .and_then(|policy| {
+            check_phase(&policy, input.phase)?;
+            Admission::check_wait(waited, policy.limits().timeout)?;
+            let started = Instant::now();
+            let result = worker.call(&policy, input);
+            ran = Some(started.elapsed());
+            result
+        });
+    observer.finished(entry, request_id, pass, &result, Timing { waited, ran });
+    result
 }
 
 /// A queued call; resolves with its result.
 pub struct PendingCall {
     result: oneshot::Receiver<Result<CallOutput, CallError>>,
-    _in_flight: InFlightGuard,
 }
 
 impl std::future::Future for PendingCall {
@@ -275,93 +372,5 @@ fn context_name(phase: Phase) -> &'static str {
     match phase {
         Phase::OnRequest => "request_context",
         Phase::OnResponse => "response_context",
-    }
-}
-
-fn headers_of(exchange: &Exchange) -> Vec<&crate::call::Headers> {
-    match exchange {
-        Exchange::Request(view) => vec![&view.headers],
-        Exchange::Response(view) => vec![&view.request_headers, &view.response_headers],
-    }
-}
-
-/// Rejects inputs over the caps with a message naming the cap.
-pub fn check_caps(input: &CallInput, caps: &InputCaps) -> Result<(), CallError> {
-    let too_big = |what: &str, size: usize, cap: usize| {
-        Err(CallError::InvalidInput(format!(
-            "{what} is {size} bytes, over the {cap}-byte cap"
-        )))
-    };
-    let body = input.body_bytes();
-    if body > caps.max_body_bytes {
-        return too_big("the body", body, caps.max_body_bytes);
-    }
-    let maps = headers_of(&input.exchange);
-    let count: usize =
-        maps.iter().map(|map| map.len()).sum::<usize>() + input.shared.auth_context.len();
-    if count > caps.max_headers {
-        return Err(CallError::InvalidInput(format!(
-            "{count} headers, over the cap of {}",
-            caps.max_headers
-        )));
-    }
-    let header_bytes: usize = maps
-        .iter()
-        .flat_map(|map| map.iter())
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
-    if header_bytes > caps.max_header_bytes {
-        return too_big("header text", header_bytes, caps.max_header_bytes);
-    }
-    let json_bytes = json_size(&input.params) + json_size(&input.shared.metadata);
-    if json_bytes > caps.max_json_bytes {
-        return too_big("params and metadata", json_bytes, caps.max_json_bytes);
-    }
-    Ok(())
-}
-
-fn json_size(object: &JsonObject) -> usize {
-    serde_json::to_vec(object).map_or(usize::MAX, |bytes| bytes.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::call::RequestView;
-
-    fn input(body: usize, headers: usize) -> CallInput {
-        let mut view = RequestView {
-            body: Some(vec![0u8; body].into()),
-            ..Default::default()
-        };
-        for index in 0..headers {
-            view.headers.insert(format!("h{index}"), "v".into());
-        }
-        CallInput {
-            exchange: Exchange::Request(view),
-            ..CallInput::placeholder()
-        }
-    }
-
-    #[test]
-    fn caps_reject_oversized_inputs_with_a_clear_message() {
-        let caps = InputCaps {
-            max_body_bytes: 10,
-            max_headers: 2,
-            ..Default::default()
-        };
-        assert!(check_caps(&input(10, 2), &caps).is_ok());
-        let error = check_caps(&input(11, 0), &caps).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid request: the body is 11 bytes, over the 10-byte cap"
-        );
-        assert_eq!(error.error_type(), "invalid_request");
-        assert!(
-            check_caps(&input(0, 3), &caps)
-                .unwrap_err()
-                .to_string()
-                .contains("3 headers")
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! Loading built components: one at once, or a directory registered
-//! lazily (each policy loaded on first use).
+//! lazily (each policy loaded on first use; [`super::reload`] rescans it).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,10 +7,12 @@ use std::sync::Arc;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
+use super::metrics::Metrics;
 use super::registry::{DuplicatePolicy, PolicyRegistry};
-use super::resident::{Load, PolicyEntry};
+use super::resident::{EntryMeta, FileStamp, Load, PolicyEntry};
 use crate::cache::ArtifactCache;
 use crate::manifest::{self, Manifest, ManifestError};
+use crate::sandbox::limits::Ceilings;
 use crate::sandbox::{
     self, CompileError, CompileSource, CompiledPolicy, LimitOverrides, Limits, LoadError,
     SandboxEngine,
@@ -66,6 +68,14 @@ pub enum LoadPolicyError {
         path: String,
         /// What is wrong.
         source: crate::bundle::BundleError,
+    },
+    /// The component's manifest reads, but the policy does not load.
+    #[error("{message}")]
+    NotLoaded {
+        /// The file.
+        path: String,
+        /// What went wrong (names the file).
+        message: String,
     },
     /// Two components have the same name and version.
     #[error(transparent)]
@@ -147,6 +157,31 @@ pub struct LoadedDirectory {
     pub skipped: Vec<LoadPolicyError>,
 }
 
+/// How a directory's components are served.
+#[derive(Clone)]
+pub struct DirectoryOptions {
+    /// Limits of a policy whose `limits:` block sets none.
+    pub defaults: Limits,
+    /// The most a `limits:` block may ask for.
+    pub ceilings: Ceilings,
+    /// The most lazily loaded policies kept in memory.
+    pub max_resident: usize,
+    /// Where load failures are counted, when metrics are on.
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl DirectoryOptions {
+    /// Server-default limits, no ceilings, no resident bound, no metrics.
+    pub fn new(defaults: Limits) -> Self {
+        DirectoryOptions {
+            defaults,
+            ceilings: Ceilings::default(),
+            max_resident: usize::MAX,
+            metrics: None,
+        }
+    }
+}
+
 /// Registers every `*.wasm` in `dir` (not recursing) without loading it:
 /// only each file's manifest is read and its limits checked, so this takes
 /// milliseconds whatever the number of policies. A policy is loaded on its
@@ -160,24 +195,32 @@ pub fn scan_directory(
     engine: &Arc<SandboxEngine>,
     cache: &Arc<ArtifactCache>,
     dir: &Path,
-    defaults: Limits,
-    max_resident: usize,
+    options: &DirectoryOptions,
 ) -> Result<LoadedDirectory, LoadPolicyError> {
-    let shown = dir.display().to_string();
     let mut scanned = LoadedDirectory {
-        registry: PolicyRegistry::with_max_resident(max_resident),
+        registry: PolicyRegistry::with_max_resident(options.max_resident),
         skipped: Vec::new(),
     };
-    let handle = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io_error(&shown))?;
-    for name in component_names(&handle, &shown)? {
-        let path = dir.join(&name);
-        let registered = register_one(engine, cache, &path, defaults, &mut scanned.registry);
+    for path in component_paths(dir)? {
+        let registered = lazy_entry(engine, cache, &path, options).and_then(|(manifest, entry)| {
+            Ok(scanned
+                .registry
+                .insert_entry(&manifest.name, &manifest.version, entry)?)
+        });
         if let Err(error) = registered {
-            tracing::error!(file = %path.display(), "skipping a component that cannot be served: {error}");
+            skipped(&path, &error, options);
             scanned.skipped.push(error);
         }
     }
     Ok(scanned)
+}
+
+/// Logs and counts a component that cannot be served.
+pub(crate) fn skipped(path: &Path, error: &LoadPolicyError, options: &DirectoryOptions) {
+    tracing::error!(file = %path.display(), "skipping a component that cannot be served: {error}");
+    if let Some(metrics) = &options.metrics {
+        metrics.load_failed();
+    }
 }
 
 /// Hands the tens of MB a load reads and splits back to the system: glibc
@@ -200,11 +243,13 @@ fn io_error(path: &str) -> impl Fn(std::io::Error) -> LoadPolicyError {
     }
 }
 
-/// The `*.wasm` files directly in `handle`, sorted.
-fn component_names(handle: &Dir, shown: &str) -> Result<Vec<String>, LoadPolicyError> {
+/// The `*.wasm` files directly in `dir`, sorted by name.
+pub(crate) fn component_paths(dir: &Path) -> Result<Vec<std::path::PathBuf>, LoadPolicyError> {
+    let shown = dir.display().to_string();
+    let handle = Dir::open_ambient_dir(dir, ambient_authority()).map_err(io_error(&shown))?;
     let mut names = Vec::new();
-    for entry in handle.entries().map_err(io_error(shown))? {
-        let entry = entry.map_err(io_error(shown))?;
+    for entry in handle.entries().map_err(io_error(&shown))? {
+        let entry = entry.map_err(io_error(&shown))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".wasm")
             && !name.starts_with('.')
@@ -214,50 +259,74 @@ fn component_names(handle: &Dir, shown: &str) -> Result<Vec<String>, LoadPolicyE
         }
     }
     names.sort();
-    Ok(names)
+    Ok(names.into_iter().map(|name| dir.join(name)).collect())
 }
 
-fn register_one(
+/// A lazy entry for the component at `path`: its manifest read and its
+/// limits settled (the manifest's over the defaults, lowered to the
+/// ceilings with a warning naming the policy), its loading deferred.
+pub(crate) fn lazy_entry(
     engine: &Arc<SandboxEngine>,
     cache: &Arc<ArtifactCache>,
     path: &Path,
-    defaults: Limits,
-    registry: &mut PolicyRegistry,
-) -> Result<(), LoadPolicyError> {
+    options: &DirectoryOptions,
+) -> Result<(Manifest, Arc<PolicyEntry>), LoadPolicyError> {
     let shown = path.display().to_string();
+    let stamp = FileStamp::of(path).map_err(io_error(&shown))?;
     let manifest = manifest::read_file(path).map_err(|source| LoadPolicyError::Manifest {
         path: shown.clone(),
         source,
     })?;
-    manifest
+    let asked = manifest
         .limits
-        .apply_to(defaults)
+        .apply_to(options.defaults)
         .map_err(|source| LoadPolicyError::Limits {
             path: shown.clone(),
             source,
         })?;
     let label = manifest.label();
+    let (limits, clamped) = options.ceilings.clamp(asked);
+    if !clamped.is_empty() {
+        let lowered: Vec<String> = clamped.iter().map(ToString::to_string).collect();
+        tracing::warn!(policy = %label, file = %shown, "the policy asks for more than the operator's ceilings allow: {}", lowered.join(", "));
+    }
+    let load = loader_of(engine, cache, path, &label, limits, options.metrics.clone());
+    let meta = EntryMeta {
+        breaker: manifest.breaker,
+        file: Some(stamp),
+    };
+    let entry = PolicyEntry::lazy(label, load, meta);
+    Ok((manifest, entry))
+}
+
+/// The [`Load`] of a lazy entry: reads the file, loads it with exactly
+/// `limits`, and checks it still holds `expected`.
+fn loader_of(
+    engine: &Arc<SandboxEngine>,
+    cache: &Arc<ArtifactCache>,
+    path: &Path,
+    expected: &str,
+    limits: Limits,
+    metrics: Option<Arc<Metrics>>,
+) -> Load {
     let (engine, cache, file) = (engine.clone(), cache.clone(), path.to_path_buf());
-    let expected = label.clone();
-    let load: Load = Box::new(move || {
-        let wasm = std::fs::read(&file).map_err(|e| format!("{shown}: {e}"))?;
-        let loaded = load_policy(
-            &engine,
-            &cache,
-            &wasm,
-            &shown,
-            defaults,
-            LimitOverrides::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        drop(wasm);
-        release_freed_memory();
-        if loaded.manifest.label() != expected {
-            return Err(format!(
-                "{shown} now holds {}, not {expected}",
-                loaded.manifest.label()
-            ));
-        }
+    let (shown, expected) = (path.display().to_string(), expected.to_string());
+    Box::new(move || {
+        let loaded = load_file(&engine, &cache, &file, &shown, limits).and_then(|loaded| {
+            if loaded.manifest.label() == expected {
+                Ok(loaded)
+            } else {
+                Err(format!(
+                    "{shown} now holds {}, not {expected}",
+                    loaded.manifest.label()
+                ))
+            }
+        });
+        let loaded = loaded.inspect_err(|_| {
+            if let Some(metrics) = &metrics {
+                metrics.load_failed();
+            }
+        })?;
         tracing::info!(
             policy = %expected,
             file = %shown,
@@ -267,11 +336,27 @@ fn register_one(
             "loaded policy"
         );
         Ok(loaded.policy)
-    });
-    registry.insert_entry(
-        &manifest.name,
-        &manifest.version,
-        PolicyEntry::lazy(label, load),
-    )?;
-    Ok(())
+    })
+}
+
+fn load_file(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    file: &Path,
+    shown: &str,
+    limits: Limits,
+) -> Result<LoadedPolicy, String> {
+    let wasm = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+    let loaded = load_policy(
+        engine,
+        cache,
+        &wasm,
+        shown,
+        limits,
+        LimitOverrides::exactly(limits),
+    )
+    .map_err(|e| e.to_string())?;
+    drop(wasm);
+    release_freed_memory();
+    Ok(loaded)
 }

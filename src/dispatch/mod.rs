@@ -1,17 +1,30 @@
-//! Dispatch: the policy registry, loading it from disk, and admission of
-//! calls onto the sandbox's worker threads.
+//! Dispatch: the policy registry, loading it from disk (and again on a
+//! reload), admission of calls onto the sandbox's worker threads, and what
+//! is observed of each call (metrics, circuit breaker, failure log).
 
+pub mod admission;
 pub mod ahead;
+pub mod breaker;
+pub mod caps;
 pub mod dispatcher;
+pub mod failure_log;
 pub mod loader;
+pub mod metrics;
+pub mod observe;
 pub mod registry;
+pub mod reload;
 pub mod resident;
 pub mod wake_slice;
 pub mod workers;
 
-pub use dispatcher::{
-    DEFAULT_WAKE_SLICE, Dispatcher, InputCaps, Invocation, PendingCall, WorkerOptions, check_caps,
+pub use admission::{StreamPermits, default_max_queued};
+pub use breaker::{BreakerOverrides, BreakerSettings, BreakerState};
+pub use caps::{InputCaps, check_caps};
+pub use dispatcher::{DEFAULT_WAKE_SLICE, Dispatcher, Invocation, PendingCall, WorkerOptions};
+pub use loader::{
+    DirectoryOptions, LoadPolicyError, LoadedDirectory, LoadedPolicy, load_policy, scan_directory,
 };
-pub use loader::{LoadPolicyError, LoadedDirectory, LoadedPolicy, load_policy, scan_directory};
+pub use metrics::Metrics;
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};
-pub use resident::{Load, PolicyEntry};
+pub use reload::{ReloadReport, Reloader};
+pub use resident::{EntryMeta, FileStamp, Load, PolicyEntry};

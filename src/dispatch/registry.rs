@@ -14,7 +14,7 @@ use crate::sandbox::CompiledPolicy;
 pub struct PolicyRegistry {
     policies: HashMap<String, HashMap<String, Arc<PolicyEntry>>>,
     entries: Vec<Arc<PolicyEntry>>,
-    residency: Residency,
+    residency: Arc<Residency>,
 }
 
 impl Default for PolicyRegistry {
@@ -79,8 +79,25 @@ impl PolicyRegistry {
         PolicyRegistry {
             policies: HashMap::new(),
             entries: Vec::new(),
-            residency: Residency::new(max),
+            residency: Arc::new(Residency::new(max)),
         }
+    }
+
+    /// An empty registry under the same resident bound and count as this
+    /// one, to be filled by a reload and swapped in for it.
+    pub fn successor(&self) -> PolicyRegistry {
+        PolicyRegistry {
+            policies: HashMap::new(),
+            entries: Vec::new(),
+            residency: self.residency.clone(),
+        }
+    }
+
+    /// Sets the resident count to the entries of this registry in memory
+    /// (after a reload: entries of the old one that were dropped no longer
+    /// count).
+    pub fn recount_resident(&self) {
+        self.residency.recount(&self.entries);
     }
 
     /// `entry`'s policy, loaded now if it is not in memory.

@@ -9,8 +9,11 @@
 //! it again, so no call ever fails because its policy was cold.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use super::breaker::{Breaker, BreakerOverrides, BreakerSettings};
+use super::failure_log::LogBudget;
+use super::metrics::{Metrics, PolicyMetrics};
 use crate::sandbox::CompiledPolicy;
 
 /// Loads one policy from its component (file read, machine code from the
@@ -26,29 +29,154 @@ pub struct PolicyEntry {
     /// once instead of reading the component again.
     failed: Mutex<Option<String>>,
     last_used: AtomicU64,
+    meta: EntryMeta,
+    breaker: OnceLock<Breaker>,
+    metrics: OnceLock<PolicyMetrics>,
+    log_budget: LogBudget,
+}
+
+/// What an entry knows of where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// The policy's own circuit-breaker settings.
+    pub breaker: BreakerOverrides,
+    /// The component file and its stamp, for a directory's entries.
+    pub file: Option<FileStamp>,
+}
+
+/// A component file as a reload compares it: path, size and mtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+    /// Its modification time.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of `path` now.
+    pub fn of(path: &std::path::Path) -> std::io::Result<FileStamp> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            path: path.to_path_buf(),
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
 }
 
 impl PolicyEntry {
     /// An entry for a policy already loaded, never unloaded.
     pub fn loaded(policy: Arc<CompiledPolicy>) -> Arc<PolicyEntry> {
-        Arc::new(PolicyEntry {
-            label: policy.label().to_string(),
-            loaded: Mutex::new(Some(policy)),
-            load: None,
-            failed: Mutex::new(None),
-            last_used: AtomicU64::new(0),
-        })
+        Self::new(
+            policy.label().to_string(),
+            Some(policy),
+            None,
+            EntryMeta::default(),
+        )
     }
 
     /// An entry that `load`s its policy when first needed.
-    pub fn lazy(label: String, load: Load) -> Arc<PolicyEntry> {
+    pub fn lazy(label: String, load: Load, meta: EntryMeta) -> Arc<PolicyEntry> {
+        Self::new(label, None, Some(load), meta)
+    }
+
+    /// This entry with `policy` loaded and pinned: never unloaded (a
+    /// reload keeps a version in service this way when its file was
+    /// replaced by one that does not load).
+    pub fn pinned(&self, policy: Arc<CompiledPolicy>) -> Arc<PolicyEntry> {
+        Self::new(self.label.clone(), Some(policy), None, self.meta.clone())
+    }
+
+    fn new(
+        label: String,
+        loaded: Option<Arc<CompiledPolicy>>,
+        load: Option<Load>,
+        meta: EntryMeta,
+    ) -> Arc<PolicyEntry> {
         Arc::new(PolicyEntry {
             label,
-            loaded: Mutex::new(None),
-            load: Some(load),
+            loaded: Mutex::new(loaded),
+            load,
             failed: Mutex::new(None),
             last_used: AtomicU64::new(0),
+            meta,
+            breaker: OnceLock::new(),
+            metrics: OnceLock::new(),
+            log_budget: LogBudget::default(),
         })
+    }
+
+    /// Loads the policy now, outside any resident bound (a reload loads a
+    /// new version before it takes calls); a failure is remembered.
+    pub fn load_now(&self) -> Result<Arc<CompiledPolicy>, String> {
+        self.load_into(&mut self.lock()).map(|(policy, _)| policy)
+    }
+
+    /// The policy in `slot` (this entry's, locked), loading it into the
+    /// slot if it is empty; whether it loaded now. A failed load is
+    /// logged and remembered, and answers every later try at once.
+    fn load_into(
+        &self,
+        slot: &mut Option<Arc<CompiledPolicy>>,
+    ) -> Result<(Arc<CompiledPolicy>, bool), String> {
+        if let Some(policy) = slot.as_ref() {
+            return Ok((policy.clone(), false));
+        }
+        let load = self
+            .load
+            .as_ref()
+            .ok_or_else(|| format!("{} was unloaded and cannot be loaded again", self.label))?;
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(error) = failed.clone() {
+            return Err(error);
+        }
+        let policy = load().inspect_err(|error| {
+            tracing::error!(
+                policy = self.label,
+                "the policy failed to load; its calls fail until its component is replaced: {error}"
+            );
+            *failed = Some(error.clone());
+        })?;
+        *slot = Some(policy.clone());
+        Ok((policy, true))
+    }
+
+    /// Where the entry came from.
+    pub fn meta(&self) -> &EntryMeta {
+        &self.meta
+    }
+
+    /// Whether loading it has failed (it is not retried until a reload).
+    pub fn load_failed(&self) -> bool {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// The entry's breaker, made on first use from the server's `settings`
+    /// tightened by the policy's own.
+    pub fn breaker(&self, settings: BreakerSettings) -> &Breaker {
+        self.breaker
+            .get_or_init(|| Breaker::new(settings.tightened_by(self.meta.breaker)))
+    }
+
+    /// The breaker if a call has made it.
+    pub fn breaker_if_made(&self) -> Option<&Breaker> {
+        self.breaker.get()
+    }
+
+    /// The entry's metric handles in `metrics`, made on first use.
+    pub fn metrics(&self, metrics: &Metrics) -> &PolicyMetrics {
+        self.metrics.get_or_init(|| metrics.policy(&self.label))
+    }
+
+    /// The entry's failure-log budget.
+    pub fn log_budget(&self) -> &LogBudget {
+        &self.log_budget
     }
 
     /// `name@version`.
@@ -91,6 +219,15 @@ impl Residency {
         self.resident.load(Ordering::SeqCst)
     }
 
+    /// Counts the lazily loaded entries of `all` in memory as resident.
+    pub fn recount(&self, all: &[Arc<PolicyEntry>]) {
+        let resident = all
+            .iter()
+            .filter(|e| e.load.is_some() && e.lock().is_some())
+            .count();
+        self.resident.store(resident, Ordering::SeqCst);
+    }
+
     /// The most lazily loaded policies kept in memory.
     pub fn max_resident(&self) -> usize {
         self.max_resident
@@ -108,32 +245,11 @@ impl Residency {
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
         );
-        let mut slot = entry.lock();
-        if let Some(policy) = slot.as_ref() {
-            return Ok(policy.clone());
-        }
-        let load = entry
-            .load
-            .as_ref()
-            .ok_or_else(|| format!("{} was unloaded and cannot be loaded again", entry.label))?;
-        if let Some(error) = entry
-            .failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return Err(error);
-        }
         let started = std::time::Instant::now();
-        let policy = load().inspect_err(|error| {
-            tracing::error!(
-                policy = entry.label,
-                "the policy failed to load; its calls fail until a restart: {error}"
-            );
-            *entry.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.clone());
-        })?;
-        *slot = Some(policy.clone());
-        drop(slot);
+        let (policy, loaded_now) = entry.load_into(&mut entry.lock())?;
+        if !loaded_now {
+            return Ok(policy);
+        }
         let resident = self.resident.fetch_add(1, Ordering::SeqCst) + 1;
         tracing::debug!(
             policy = entry.label,

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::dispatch::breaker::BreakerOverrides;
 use crate::sandbox::limits::{LimitError, LimitOverrides};
 
 /// The parts of `policy-definition.yaml` the host uses; the gateway's other
@@ -37,6 +38,14 @@ pub struct LimitsBlock {
     /// Deadline in milliseconds.
     #[serde(default, alias = "timeout_ms", alias = "timeoutMs")]
     pub timeout_ms: Option<u64>,
+    /// Sandbox-limit failures in a row that open the circuit breaker (only
+    /// lower than the server's takes effect).
+    #[serde(default, alias = "breaker_failures", alias = "breakerFailures")]
+    pub breaker_failures: Option<u32>,
+    /// The breaker's cool-down in milliseconds (only longer than the
+    /// server's takes effect).
+    #[serde(default, alias = "breaker_cooldown_ms", alias = "breakerCooldownMs")]
+    pub breaker_cooldown_ms: Option<u64>,
 }
 
 /// Why a definition was rejected.
@@ -106,6 +115,15 @@ impl PolicyDefinition {
         }
     }
 
+    /// The `limits:` block's circuit-breaker settings.
+    pub fn breaker_overrides(&self) -> BreakerOverrides {
+        let block = self.limits.unwrap_or_default();
+        BreakerOverrides {
+            failures: block.breaker_failures,
+            cooldown_ms: block.breaker_cooldown_ms,
+        }
+    }
+
     /// The component file name: `<name>-<version>.wasm`.
     pub fn component_file_name(&self) -> String {
         format!("{}-{}.wasm", self.name, self.version)
@@ -128,6 +146,13 @@ mod tests {
         assert_eq!(limits.memory_mib, Some(32));
         assert_eq!(limits.timeout_ms, Some(100));
         assert_eq!(limits.fuel, None);
+        assert!(definition.breaker_overrides().is_empty());
+        let strict = PolicyDefinition::parse(
+            "name: p\nversion: v1\nlimits:\n  breakerFailures: 2\n  breakerCooldownMs: 60000\n",
+        )
+        .unwrap();
+        assert_eq!(strict.breaker_overrides().failures, Some(2));
+        assert_eq!(strict.breaker_overrides().cooldown_ms, Some(60_000));
     }
 
     #[test]

@@ -249,11 +249,33 @@ impl SandboxEngine {
         )
     }
 
+    /// What the pooling allocator holds now.
+    pub fn pool_usage(&self) -> PoolUsage {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or_else(PoolUsage::default, |pool| PoolUsage {
+                instances: pool.component_instances(),
+                memories: pool.memories(),
+                warm_memories: pool.unused_warm_memories(),
+            })
+    }
+
     /// Compiles a component for this engine (Cranelift; seconds for a
     /// CPython guest).
     pub fn precompile(&self, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
         self.engine.precompile_component(wasm)
     }
+}
+
+/// The pooling allocator's use, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Component instances allocated.
+    pub instances: u64,
+    /// Linear-memory slots in use.
+    pub memories: usize,
+    /// Unused slots that still hold a memory image.
+    pub warm_memories: u32,
 }
 
 /// The Wasmtime version compiled in.

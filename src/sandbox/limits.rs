@@ -117,6 +117,103 @@ impl LimitOverrides {
     }
 }
 
+/// The most any policy's `limits:` block may ask for, set by the operator
+/// (`serve --max-memory-mib/--max-fuel/--max-timeout-ms`); `None` leaves
+/// only the built-in ranges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Memory cap in MiB.
+    pub memory_mib: Option<u64>,
+    /// Fuel budget.
+    pub fuel: Option<u64>,
+    /// Deadline in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// One limit lowered to its ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clamped {
+    /// The field, as `limits:` names it.
+    pub field: &'static str,
+    /// What the policy asked for.
+    pub asked: u64,
+    /// What it gets.
+    pub ceiling: u64,
+}
+
+impl std::fmt::Display for Clamped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} lowered to the ceiling {}",
+            self.field, self.asked, self.ceiling
+        )
+    }
+}
+
+impl Ceilings {
+    /// `limits` with every value above its ceiling lowered to it, and what
+    /// was lowered.
+    pub fn clamp(&self, limits: Limits) -> (Limits, Vec<Clamped>) {
+        let mut clamped = Vec::new();
+        let mut lower = |field, asked: u64, ceiling: Option<u64>| match ceiling {
+            Some(ceiling) if asked > ceiling => {
+                clamped.push(Clamped {
+                    field,
+                    asked,
+                    ceiling,
+                });
+                ceiling
+            }
+            _ => asked,
+        };
+        let memory_mib = lower(
+            "memory_mib",
+            limits.memory_bytes.div_ceil(MIB),
+            self.memory_mib,
+        );
+        let fuel = lower("fuel", limits.fuel, self.fuel);
+        let timeout_ms = lower(
+            "timeout_ms",
+            limits.timeout.as_millis() as u64,
+            self.timeout_ms,
+        );
+        if clamped.is_empty() {
+            return (limits, clamped);
+        }
+        let lowered = Limits {
+            memory_bytes: limits.memory_bytes.min(memory_mib * MIB),
+            fuel,
+            timeout: limits.timeout.min(Duration::from_millis(timeout_ms)),
+        };
+        (lowered, clamped)
+    }
+
+    /// Checks every ceiling that is set against the allowed ranges.
+    pub fn validate(&self) -> Result<(), LimitError> {
+        self.as_overrides().validate()
+    }
+
+    fn as_overrides(&self) -> LimitOverrides {
+        LimitOverrides {
+            memory_mib: self.memory_mib,
+            fuel: self.fuel,
+            timeout_ms: self.timeout_ms,
+        }
+    }
+}
+
+impl LimitOverrides {
+    /// Overrides that set every limit to exactly `limits`.
+    pub fn exactly(limits: Limits) -> LimitOverrides {
+        LimitOverrides {
+            memory_mib: Some(limits.memory_bytes.div_ceil(MIB)),
+            fuel: Some(limits.fuel),
+            timeout_ms: Some(limits.timeout.as_millis() as u64),
+        }
+    }
+}
+
 /// The store's resource limiter: `StoreLimits` plus a record of refusals, so
 /// a guest that fails after a refused `memory.grow` is reported as having hit
 /// the memory limit rather than as a generic error.
@@ -207,6 +304,37 @@ mod tests {
             ..Default::default()
         };
         assert!(overrides.validate().is_err());
+    }
+
+    #[test]
+    fn ceilings_lower_only_what_is_above_them() {
+        let ceilings = Ceilings {
+            memory_mib: Some(64),
+            fuel: Some(10_000_000),
+            timeout_ms: None,
+        };
+        let asked = Limits {
+            memory_bytes: 4096 * MIB,
+            fuel: 1_000_000,
+            timeout: Duration::from_secs(60),
+        };
+        let (limits, clamped) = ceilings.clamp(asked);
+        assert_eq!(limits.memory_bytes, 64 * MIB);
+        assert_eq!(limits.fuel, 1_000_000, "below its ceiling: kept");
+        assert_eq!(limits.timeout, Duration::from_secs(60), "no ceiling: kept");
+        assert_eq!(clamped.len(), 1);
+        assert_eq!(
+            clamped[0].to_string(),
+            "memory_mib 4096 lowered to the ceiling 64"
+        );
+        let (same, none) = Ceilings::default().clamp(asked);
+        assert_eq!((same, none.len()), (asked, 0));
+        assert_eq!(
+            LimitOverrides::exactly(limits)
+                .apply_to(Limits::default())
+                .unwrap(),
+            limits
+        );
     }
 
     #[test]

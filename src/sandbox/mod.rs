@@ -20,6 +20,6 @@ pub mod state;
 
 pub use compile::{CompileError, CompileSource, load_component};
 pub use engine::{EngineOptions, SandboxEngine};
-pub use limits::{LimitOverrides, Limits};
+pub use limits::{Ceilings, LimitOverrides, Limits};
 pub use policy::{CompiledPolicy, GuestDescription, LoadError, ReadyInstance, SpentInstance};
 pub use shared::{PolicyCode, load_policy_code};

@@ -146,10 +146,10 @@ fn exchange(context: proto::execution_request::Context) -> Exchange {
     }
 }
 
-/// The dispatcher's view of a wire request (the request id stays with the
-/// transport).
+/// The dispatcher's view of a wire request.
 pub fn invocation(request: proto::ExecutionRequest) -> Invocation {
     Invocation {
+        request_id: request.request_id,
         policy_name: request.policy_name,
         policy_version: request.policy_version,
         phase: request.phase,

@@ -4,11 +4,13 @@
 
 pub mod client;
 pub mod convert;
+pub mod metrics_http;
 pub mod proto;
 pub mod server;
 pub mod service;
 pub mod status;
 pub mod stream;
 
+pub use metrics_http::{bind_metrics, serve_metrics};
 pub use server::{ServeError, ServerConfig, bind_unix_socket, serve};
 pub use stream::StreamOptions;

@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub socket: PathBuf,
     /// An optional TCP address as well.
     pub tcp: Option<SocketAddr>,
+    /// An optional TCP address serving only `grpc.health.v1` (for
+    /// Kubernetes probes, without exposing the executor on the network).
+    pub health_tcp: Option<SocketAddr>,
     /// Per-stream limits.
     pub stream: StreamOptions,
     /// How long in-flight calls may take to finish after a stop signal.
@@ -107,6 +110,34 @@ where
     Server::builder().add_service(health).add_service(executor)
 }
 
+async fn bind_tcp(address: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Io {
+            path: address.to_string(),
+            source,
+        })
+}
+
+/// Serves `health_only` (a router holding only `grpc.health.v1`) on
+/// `address` until `shutdown` is set.
+async fn serve_health_only(
+    address: SocketAddr,
+    health_only: Router,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let listener = bind_tcp(address).await?;
+    tracing::info!(%address, "serving grpc.health.v1 on TCP");
+    let health_only = health_only
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_until(shutdown));
+    tokio::spawn(async move {
+        if let Err(error) = health_only.await {
+            tracing::error!("the health endpoint stopped: {error}");
+        }
+    });
+    Ok(())
+}
+
 async fn wait_until(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
@@ -133,21 +164,20 @@ pub async fn serve(
     );
     let tcp = match config.tcp {
         Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .map_err(|source| ServeError::Io {
-                    path: address.to_string(),
-                    source,
-                })?;
+            let listener = bind_tcp(address).await?;
             tracing::info!(%address, "listening on TCP");
             let incoming = TcpListenerStream::new(listener);
             Some(
-                router(service(), health_service)
+                router(service(), health_service.clone())
                     .serve_with_incoming_shutdown(incoming, wait_until(shutdown.clone())),
             )
         }
         None => None,
     };
+    if let Some(address) = config.health_tcp {
+        let health_only = Server::builder().add_service(health_service.clone());
+        serve_health_only(address, health_only, shutdown.clone()).await?;
+    }
     let controller = tokio::spawn(async move {
         stop.await;
         tracing::info!("stopping: no new streams; draining in-flight calls");

@@ -1,10 +1,11 @@
 //! One `ExecuteStream`: read requests eagerly, run them concurrently, answer
 //! each exactly once, in completion order.
 //!
-//! - At most `max_in_flight` calls per stream: the reader takes an admission
-//!   permit before reading the next frame, so past the cap reading pauses and
-//!   HTTP/2 flow control pushes back on the client; requests are admitted in
-//!   arrival order.
+//! - At most `max_in_flight` calls per stream ([`StreamPermits`]): the reader
+//!   takes a permit before reading the next frame, so past the cap reading
+//!   pauses and HTTP/2 flow control pushes back on the client; requests are
+//!   submitted in arrival order. Admission past that (the server-wide queue
+//!   bound, the breaker) is the dispatcher's.
 //! - Half-close: in-flight calls finish and are answered, then the stream ends.
 //! - An undecodable frame: the same, then `INVALID_ARGUMENT`.
 //! - Client gone (the response stream is dropped): waiting calls are
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
@@ -24,7 +25,7 @@ use tonic::{Status, Streaming};
 use super::proto::{ExecutionRequest, ExecutionResponse};
 use super::{convert, status};
 use crate::call::{CallOutput, Phase};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, StreamPermits};
 use crate::error::CallError;
 
 /// Per-stream limits.
@@ -78,11 +79,11 @@ async fn run(
     options: StreamOptions,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let admission = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let permits = StreamPermits::new(options.max_in_flight);
     let mut calls = JoinSet::new();
     let end = loop {
         let permit = tokio::select! {
-            permit = admission.clone().acquire_owned() => permit.expect("the admission semaphore is never closed"),
+            permit = permits.acquire() => permit,
             () = responses.closed() => break StreamEnd::ClientGone,
             _ = shutdown.wait_for(|stopping| *stopping) => break StreamEnd::ShuttingDown,
         };
@@ -178,7 +179,8 @@ impl CallTag {
         }
     }
 
-    /// The one wire response for this request, logged at debug level.
+    /// The one wire response for this request (the dispatcher has logged
+    /// and counted the outcome).
     fn response(
         self,
         result: Result<CallOutput, CallError>,
@@ -186,38 +188,23 @@ impl CallTag {
     ) -> ExecutionResponse {
         let us = self.started.elapsed().as_micros() as u64;
         let (request_id, name, version) = (self.request_id, self.policy_name, self.policy_version);
-        let encoded = result.and_then(|output| {
+        let encoded = result.map(|output| {
             // The dispatcher rejects unknown phases, so a completed call has one.
             let phase = self.phase.ok_or_else(|| {
                 CallError::Internal("a call completed without a known phase".into())
             })?;
-            tracing::debug!(%request_id, policy = %name, %version, %phase, fuel = output.stats.fuel_used, us, "call completed");
-            convert::success(request_id.clone(), phase, output)
+            tracing::trace!(%request_id, us, "answered");
+            convert::success(request_id.clone(), phase, output).inspect_err(|error| {
+                tracing::warn!(%request_id, policy = %name, %version, error_type = error.error_type(), "the call's result cannot be sent: {error}");
+            })
         });
         let response = match encoded {
-            Ok(response) => response,
-            Err(error) => {
-                log_failure(&request_id, &name, &version, &error, us);
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) | Err(error) => {
                 status::error_response(request_id, &name, &version, &error)
             }
         };
         within_size_cap(response, &name, &version, max_bytes)
-    }
-}
-
-/// A policy's own exception is logged at warn with its whole traceback (the
-/// wire carries only its one-line message); other failures at debug.
-fn log_failure(request_id: &str, name: &str, version: &str, error: &CallError, us: u64) {
-    let error_type = error.error_type();
-    if let CallError::PolicyRaised { traceback, .. } = error {
-        // Debug-formatted: the traceback stays on the record's one line.
-        tracing::warn!(
-            target: "policy",
-            %request_id, policy = %name, %version, error_type, us, traceback = ?traceback,
-            "call failed: {error}"
-        );
-    } else {
-        tracing::debug!(%request_id, policy = %name, %version, error_type, us, "call failed: {error}");
     }
 }
 

@@ -113,7 +113,12 @@ async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_
     let dir = tempfile::tempdir().unwrap();
     let policies = probe_policies(dir.path());
     let socket = dir.path().join("sock/executor.sock");
-    let mut child = serve_command(&policies, &socket, "warn").spawn().unwrap();
+    // 40 calls of 0.1 s on two workers queue for up to 2 s: a deadline
+    // above that, so that none times out in the queue.
+    let mut child = serve_command(&policies, &socket, "warn")
+        .args(["--timeout-ms", "30000"])
+        .spawn()
+        .unwrap();
     let mut client = wait_for_socket(&socket).await;
     let slow = request(
         Headers::new(),

@@ -17,6 +17,7 @@ use crate::harness::{
 
 fn invocation(policy: &str, version: &str, input: CallInput) -> Invocation {
     Invocation {
+        request_id: "made-ahead".into(),
         policy_name: policy.into(),
         policy_version: version.into(),
         phase: input.phase.to_string(),

@@ -3,6 +3,7 @@
 
 mod build_errors;
 mod cache_cli;
+mod deploy;
 mod escape;
 mod gateway_contract;
 mod grpc;
@@ -15,11 +16,14 @@ mod limits;
 mod link_plans;
 mod made_ahead;
 mod memory_reset;
+mod operating;
 mod real_policies;
+mod reload;
 mod samples;
 mod sandbox_escape;
 mod sdk;
 mod sdk_package;
+mod served;
 mod server;
 mod shared_runtime;
 mod startup_funcrefs;

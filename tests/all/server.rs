@@ -96,6 +96,7 @@ impl TestServer {
         let config = ServerConfig {
             socket: socket.clone(),
             tcp: None,
+            health_tcp: None,
             stream: StreamOptions {
                 max_in_flight: settings.max_in_flight,
                 max_response_bytes: settings.max_response_bytes,

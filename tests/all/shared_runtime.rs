@@ -194,7 +194,15 @@ async fn tenants_past_the_resident_bound_load_on_demand_and_no_call_fails() {
     // and stall the server.
     let log_path = dir.path().join("server.log");
     let child = serve_command(&policies, &socket, "debug")
-        .args(["--max-resident-policies", "2", "--no-preload"])
+        // Every call waits for loads ahead of it (~40-80 ms each, two at a
+        // time), and a call's queue wait counts against its deadline.
+        .args([
+            "--max-resident-policies",
+            "2",
+            "--no-preload",
+            "--timeout-ms",
+            "30000",
+        ])
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
