@@ -26,7 +26,7 @@ POLICY_OUT ?= build/policies
 SOCKET     ?= $(CURDIR)/build/policy-host.sock
 SAMPLES    := $(wildcard sample-policies/*)
 
-.PHONY: all toolchain patched-wasmtime host wasm-python run try test fuzz soak lint fmt clippy bench bench-instructions bench-load clean
+.PHONY: all toolchain patched-wasmtime host wasm-python run try test test-stock fuzz soak lint fmt clippy bench bench-instructions bench-load clean
 
 all: wasm-python
 
@@ -58,6 +58,20 @@ try: wasm-python
 ## test: the whole test suite (real components in real Wasmtime)
 test: host toolchain
 	$(CARGO) test --release $(CARGO_FLAGS)
+
+## test-stock: build against unmodified Wasmtime (in target/stock) and run
+## the isolation, memory-reset, limits, engine-feature and in-process escape
+## tests on it, so a security update can fall back to stock at once. The
+## stock build resolves Wasmtime from the registry, so the committed
+## (patched) Cargo.lock is put back afterwards.
+## STOCK_TARGET may point outside the checkout (CI keeps it in the cache),
+## so that only policy-host itself is rebuilt on the next run.
+STOCK_TESTS ?= isolation:: memory_reset:: limits:: engine_features:: sandbox_escape::
+STOCK_TARGET ?= target/stock
+test-stock: toolchain
+	mkdir -p target && cp Cargo.lock target/Cargo.lock.patched
+	CARGO_TARGET_DIR=$(STOCK_TARGET) $(CARGO) test --release --test all -- $(STOCK_TESTS); \
+	  status=$$?; cp target/Cargo.lock.patched Cargo.lock; exit $$status
 
 ## fuzz: the hostile-input properties (tests/all/hostile_inputs.rs) with
 ## FUZZ_SCALE times their `make test` case counts (default 200x: ~15 min)

@@ -5,7 +5,9 @@
 #   1. cargo fetches the registry sources (through a throwaway manifest, so
 #      the project's Cargo.lock is untouched);
 #   2. each patched crate's source is copied to target/patched/<crate>-<version>;
-#   3. its *.patch files are applied to the copy, in name order.
+#   3. its *.patch files are applied to the copy, in name order, with zero
+#      fuzz: a hunk whose context does not match exactly fails the build
+#      instead of landing somewhere nearby.
 # The build then points cargo at each copy with
 #   --config 'patch.crates-io.<crate>.path="target/patched/<crate>-<version>"'
 # (the Makefile's CARGO_FLAGS). No third-party source is committed;
@@ -57,7 +59,7 @@ prepare_crate() {
   local patch
   for patch in "$patches"/*.patch; do
     echo "applying $crate/$(basename "$patch")"
-    patch --quiet --strip=1 --directory="$dest" < "$patch"
+    patch --quiet --fuzz=0 --strip=1 --directory="$dest" < "$patch"
   done
   echo "$want" > "$stamp"
 }

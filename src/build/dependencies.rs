@@ -197,11 +197,7 @@ fn first_native_file(path: &Path) -> std::io::Result<Option<String>> {
         return Ok(None);
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let native = [".so", ".pyd", ".dylib", ".dll"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
-        || name.contains(".so.");
-    Ok(native.then(|| name.into_owned()))
+    Ok(crate::package::is_native_library(&name).then(|| name.into_owned()))
 }
 
 #[cfg(test)]

@@ -55,6 +55,12 @@ pub enum FileError {
         "{0}: symlinks are not allowed in a policy package (they could point outside it); copy the file in instead"
     )]
     Symlink(String),
+    /// A shared library: componentize-py would link it into the component
+    /// as WebAssembly of the package's own making.
+    #[error(
+        "{0}: native code is not allowed in a policy package (componentize-py would link it into the component); policies and their own modules are pure Python"
+    )]
+    NativeCode(String),
     /// Neither a file nor a directory.
     #[error("{0}: only regular files and directories are allowed in a policy package")]
     Special(String),
@@ -116,6 +122,15 @@ impl PolicyPackage {
     }
 }
 
+/// Whether a file name is a shared library (a Python extension module:
+/// `.so`, `.so.N`, `.pyd`, `.dylib`, `.dll`).
+pub(crate) fn is_native_library(name: &str) -> bool {
+    [".so", ".pyd", ".dylib", ".dll"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        || name.contains(".so.")
+}
+
 fn skipped(name: &str) -> bool {
     name.starts_with('.') || name == "__pycache__" || name.ends_with(".pyc")
 }
@@ -149,6 +164,9 @@ fn collect(
             let child = entry.open_dir().map_err(io_error(&path))?;
             collect(&child, &path, depth + 1, files, total)?;
         } else if kind.is_file() {
+            if is_native_library(&name) {
+                return Err(FileError::NativeCode(path));
+            }
             let size = entry.metadata().map_err(io_error(&path))?.len();
             if size > MAX_FILE_BYTES {
                 return Err(FileError::FileTooLarge { path, size });
@@ -181,6 +199,22 @@ mod tests {
     }
 
     const DEFINITION: (&str, &str) = ("policy-definition.yaml", "name: p\nversion: v1\n");
+
+    #[test]
+    fn a_shared_library_in_the_package_is_refused_by_name() {
+        for name in ["evil.cpython-314-wasm32-wasi.so", "lib/x.so.1", "y.pyd"] {
+            let dir = package(&[DEFINITION, ("policy.py", "x = 1"), (name, "\0asm")]);
+            let error = PolicyPackage::read(dir.path()).expect_err("refused");
+            assert!(
+                matches!(&error, FileError::NativeCode(path) if path == name),
+                "{error}"
+            );
+            assert!(
+                error.to_string().contains("native code is not allowed"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn reads_files_sorted_and_skips_caches() {

@@ -10,5 +10,6 @@ mod files;
 mod requirements;
 
 pub use definition::{DefinitionError, PolicyDefinition};
+pub(crate) use files::is_native_library;
 pub use files::{FileError, PackageFile, PolicyPackage};
 pub use requirements::{Requirement, RequirementError, parse_requirements};

@@ -164,6 +164,13 @@ fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
     }
     config
         .wasm_component_model(true)
+        // Built without the `gc` feature, Wasmtime 48.0.8 still enables the
+        // GC proposal, whose subtype checks are then a stub that aborts the
+        // process (GHSA-rc4p-x33f-vpr2, fixed in 48.0.9): a module with a
+        // non-final function type could stop the host. CPython needs none
+        // of it. Component-model async is pinned off as well (SECURITY.md).
+        .wasm_gc(false)
+        .concurrency_support(false)
         .consume_fuel(true)
         .epoch_interruption(true)
         .memory_init_cow(true)

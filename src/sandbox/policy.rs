@@ -114,6 +114,7 @@ impl CompiledPolicy {
             overrides.apply(&mut store);
         }
         store.limiter(|state| &mut state.limiter);
+        store.set_max_component_handles(crate::sandbox::state::MAX_COMPONENT_HANDLES);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
         store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
         match self.pre.instantiate(&mut store) {

@@ -45,11 +45,25 @@ impl HostState {
             deadline: std::time::Instant::now() + limits.timeout,
             wasi: deny_all_wasi(stderr.clone(), mounts)?,
             stderr,
-            table: ResourceTable::new(),
+            table: resource_table(),
             limiter: CallLimiter::new(limits),
             call: CallInputState::new(CallInput::placeholder(), policy_label),
         })
     }
+}
+
+/// Live WASI resources (streams, descriptors, pollables) one call may hold:
+/// a call keeps a handful; a guest opening files in a loop gets an error
+/// instead of growing the host's table (Wasmtime's default is 1,000,000).
+pub const MAX_RESOURCES: usize = 4096;
+
+/// Component handles one store may hold (Wasmtime's default is 100,000).
+pub const MAX_COMPONENT_HANDLES: usize = 8192;
+
+fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
 }
 
 /// A WASI context that grants nothing but reading the policy's own files:
@@ -65,6 +79,7 @@ fn deny_all_wasi(stderr: MemoryOutputPipe, mounts: &[Mount]) -> wasmtime::Result
     builder.allow_ip_name_lookup(false);
     builder.allow_tcp(false);
     builder.allow_udp(false);
+    builder.max_random_size(super::host::random::MAX_RANDOM_BYTES);
     for mount in mounts {
         builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
     }

@@ -4,6 +4,7 @@
 mod build_errors;
 mod cache_cli;
 mod deploy;
+mod engine_features;
 mod escape;
 mod gateway_contract;
 mod grpc;

@@ -20,10 +20,12 @@ use crate::sandbox::state::HostState;
 /// any 0.2.x version link to it.
 const RANDOM: &str = "wasi:random/random@0.2.12";
 
-/// The most one call may ask for, as in wasmtime-wasi (its
-/// `DEFAULT_MAX_SIZE`): the bytes are allocated on the host before they are
-/// copied into guest memory.
-pub const MAX_RANDOM_BYTES: u64 = 64 << 20;
+/// The most one request may ask for: the bytes are allocated on the host
+/// before they are copied into guest memory, so a guest-chosen size must
+/// be small (GHSA-852m-cvvp-9p4w). A fresh instance asks for ~2.5 KB in
+/// all, CPython's `os.urandom` for at most 256 bytes at a time; 64 KiB is
+/// far beyond both. The WASI context's insecure random has the same cap.
+pub const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// The trap raised when a policy asks for more than [`MAX_RANDOM_BYTES`].
 #[derive(Debug, thiserror::Error)]
