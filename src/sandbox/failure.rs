@@ -62,7 +62,24 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
             facts,
         );
     }
+    if hostcall_fuel_exhausted(error) {
+        return CallError::InvalidResult(format!(
+            "the policy handed the host more than {} MiB at once (a result that large cannot be sent either)",
+            crate::sandbox::state::MAX_HOSTCALL_BYTES >> 20
+        ));
+    }
     CallError::Internal(format!("{error:#}"))
+}
+
+/// Whether lifting a value out of the guest ran out of hostcall fuel
+/// (`Store::set_hostcall_fuel`). Wasmtime's error type for it is private,
+/// so its message is matched; `tests/escape/cases/out_huge_body.py` fails
+/// if the wording changes.
+fn hostcall_fuel_exhausted(error: &wasmtime::Error) -> bool {
+    error
+        .root_cause()
+        .to_string()
+        .contains("fuel allocated for hostcalls has been exhausted")
 }
 
 /// Classifies the guest's own `failure` result.

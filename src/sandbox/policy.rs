@@ -115,6 +115,7 @@ impl CompiledPolicy {
         }
         store.limiter(|state| &mut state.limiter);
         store.set_max_component_handles(crate::sandbox::state::MAX_COMPONENT_HANDLES);
+        store.set_hostcall_fuel(crate::sandbox::state::MAX_HOSTCALL_BYTES);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
         store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
         match self.pre.instantiate(&mut store) {

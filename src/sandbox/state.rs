@@ -60,6 +60,12 @@ pub const MAX_RESOURCES: usize = 4096;
 /// Component handles one store may hold (Wasmtime's default is 100,000).
 pub const MAX_COMPONENT_HANDLES: usize = 8192;
 
+/// Bytes one guest-to-host transfer may carry (a result, a log line, a
+/// WASI write: whatever the host lifts out of guest memory), as hostcall
+/// fuel; Wasmtime's default is 128 MiB. Above the 50 MiB a wire message
+/// may hold, so no result that could be sent is refused by it.
+pub const MAX_HOSTCALL_BYTES: usize = 64 << 20;
+
 fn resource_table() -> ResourceTable {
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_RESOURCES);

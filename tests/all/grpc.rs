@@ -332,6 +332,15 @@ fn assert_all_answered_once(
             "{} answered twice",
             response.request_id
         );
+        // On a loaded machine a call may wait in the queue past its
+        // deadline; it is then answered `timeout` without running, which is
+        // still its one answer.
+        if let WireOutcome::Failed(error) = decode_response(response.clone())
+            && error.message.contains("in the queue")
+        {
+            assert_eq!(error.error_type, "timeout");
+            continue;
+        }
         let (action, _) = done(response.clone());
         let Some(Action::ContinueRequest(changes)) = action else {
             panic!("{action:?}")

@@ -29,3 +29,4 @@ mod server;
 mod shared_runtime;
 mod startup_funcrefs;
 mod stream_abuse;
+mod swapped_pages;

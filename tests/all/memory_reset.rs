@@ -13,15 +13,15 @@ use policy_host::sandbox::engine::PATCHED_WASMTIME;
 use wasmtime::{Instance, Module, Store, WasmParams, WasmResults};
 
 /// Wasm page size.
-const PAGE: i32 = 65_536;
+pub(crate) const PAGE: i32 = 65_536;
 /// Pages of the memory's initial size.
 const INITIAL_PAGES: i32 = 8;
 /// Where the data segments put the image's bytes.
-const IMAGE_OFFSETS: [i32; 3] = [0, 3 * PAGE + 100, 5 * PAGE];
+pub(crate) const IMAGE_OFFSETS: [i32; 3] = [0, 3 * PAGE + 100, 5 * PAGE];
 /// The first byte of every data segment, as an i32 load sees it.
 const IMAGE_WORD: i32 = 0x6867_6665;
 
-const MODULE: &str = r#"
+pub(crate) const MODULE: &str = r#"
 (module
   (memory (export "memory") 8 64)
   (data (i32.const 0) "efgh-image-at-zero")
@@ -51,10 +51,10 @@ const OTHER_MODULE: &str = r#"
 "#;
 
 /// What a call writes, in place of tenant data.
-const SECRET: i32 = 0x5EC2_E7ED;
+pub(crate) const SECRET: i32 = 0x5EC2_E7ED;
 
 /// Loads `wat` the way components are loaded: compiled to a file, mapped.
-fn load_from_file(engine: &SandboxEngine, wat: &str) -> Module {
+pub(crate) fn load_from_file(engine: &SandboxEngine, wat: &str) -> Module {
     let compiled = engine
         .engine()
         .precompile_module(&wat::parse_str(wat).unwrap())
@@ -67,13 +67,13 @@ fn load_from_file(engine: &SandboxEngine, wat: &str) -> Module {
 }
 
 /// One instance on its own fresh store, as every policy call gets.
-struct Call {
-    store: Store<()>,
-    instance: Instance,
+pub(crate) struct Call {
+    pub(crate) store: Store<()>,
+    pub(crate) instance: Instance,
 }
 
 impl Call {
-    fn new(engine: &SandboxEngine, module: &Module) -> Call {
+    pub(crate) fn new(engine: &SandboxEngine, module: &Module) -> Call {
         let mut store = core_store(engine);
         let instance = Instance::new(&mut store, module, &[]).unwrap();
         Call { store, instance }
@@ -92,7 +92,7 @@ impl Call {
         self.call("load", address)
     }
 
-    fn store(&mut self, address: i32, value: i32) {
+    pub(crate) fn store(&mut self, address: i32, value: i32) {
         self.call("store", (address, value))
     }
 
@@ -102,7 +102,7 @@ impl Call {
 
     /// Asserts the memory is as the image left it at every address in
     /// `written` (each one a call before may have overwritten).
-    fn assert_pristine(&mut self, written: &[i32]) {
+    pub(crate) fn assert_pristine(&mut self, written: &[i32]) {
         let size = self.instance.get_memory(&mut self.store, "memory").unwrap();
         assert_eq!(
             size.size(&self.store),

@@ -177,7 +177,13 @@ async fn a_server_answers_many_tenants_interleaved_each_from_its_own_policy() {
     let dir = tempfile::tempdir().unwrap();
     let policies = tokio::task::block_in_place(|| tenant_directory(dir.path()));
     let socket = dir.path().join("executor.sock");
-    let child = serve_command(&policies, &socket, "warn").spawn().unwrap();
+    // The first calls queue behind the tenants' loads (seconds when the
+    // artifact cache is cold), and a call's queue wait counts against its
+    // deadline.
+    let child = serve_command(&policies, &socket, "warn")
+        .args(["--timeout-ms", "30000"])
+        .spawn()
+        .unwrap();
     let mut client = wait_for_socket(&socket).await;
     call_every_tenant(&mut client, 1).await;
     tokio::task::block_in_place(|| stop(child));

@@ -1,6 +1,6 @@
 # tries: return a 100 MB body (memory, fuel and time limits raised so it can be built)
 # limits: memoryMiB=512 timeoutMs=20000 fuel=50000000000
-# expect: error response_too_large|invalid_result
+# expect: error invalid_result more than 64 MiB at once
 from sdk.policy import UpstreamRequestModifications
 
 
