@@ -1,0 +1,122 @@
+//! Tests of `cache`.
+
+use super::*;
+
+#[test]
+fn put_then_get_round_trips_and_missing_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap();
+    assert_eq!(cache.get(ArtifactKind::Compiled, "abc").unwrap(), None);
+    cache.put(ArtifactKind::Compiled, "abc", b"code").unwrap();
+    assert_eq!(
+        cache.get(ArtifactKind::Compiled, "abc").unwrap().unwrap(),
+        b"code"
+    );
+    assert_eq!(cache.get(ArtifactKind::Component, "abc").unwrap(), None);
+    let path = cache
+        .existing_path(ArtifactKind::Compiled, "abc")
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), b"code");
+    assert_eq!(
+        cache.existing_path(ArtifactKind::Component, "abc").unwrap(),
+        None
+    );
+}
+
+/// Sets `name`'s last use to `age` ago.
+fn used_ago(dir: &Path, name: &str, age: Duration) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(dir.join(name))
+        .unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
+
+fn present(cache: &ArtifactCache, key: &str) -> bool {
+    cache.get(ArtifactKind::Component, key).unwrap().is_some()
+}
+
+#[test]
+fn a_write_over_the_limit_evicts_the_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap().with_max_bytes(10);
+    cache.put(ArtifactKind::Component, "a", b"aaaa").unwrap();
+    cache.put(ArtifactKind::Compiled, "b", b"bbbb").unwrap();
+    used_ago(dir.path(), "components/a.wasm", Duration::from_secs(300));
+    used_ago(dir.path(), "compiled/b.cwasm", Duration::from_secs(200));
+    // Reading `a` makes it the most recently used of the two.
+    assert!(present(&cache, "a"));
+    cache.put(ArtifactKind::Component, "c", b"cccc").unwrap();
+    assert_eq!(cache.get(ArtifactKind::Compiled, "b").unwrap(), None);
+    assert!(present(&cache, "a"));
+    assert!(present(&cache, "c"));
+}
+
+#[test]
+fn the_artifact_just_written_stays_even_alone_over_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap().with_max_bytes(2);
+    cache.put(ArtifactKind::Component, "old", b"1234").unwrap();
+    cache.put(ArtifactKind::Component, "new", b"5678").unwrap();
+    assert!(!present(&cache, "old"));
+    assert!(present(&cache, "new"));
+}
+
+#[test]
+fn temporaries_of_crashed_writes_are_removed_once_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap();
+    for name in ["components/x.wasm.tmp-1-0", "components/y.wasm.tmp-1-1"] {
+        std::fs::write(dir.path().join(name), b"partial").unwrap();
+    }
+    used_ago(dir.path(), "components/x.wasm.tmp-1-0", 2 * STALE_TEMPORARY);
+    let evicted = cache.evict_beyond_limit("").unwrap();
+    assert_eq!(evicted, Usage { files: 1, bytes: 7 });
+    assert!(!dir.path().join("components/x.wasm.tmp-1-0").exists());
+    assert!(
+        dir.path().join("components/y.wasm.tmp-1-1").exists(),
+        "a write may still be in progress"
+    );
+}
+
+#[test]
+fn usage_counts_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap();
+    cache.put(ArtifactKind::Component, "a", b"12345").unwrap();
+    cache.put(ArtifactKind::Compiled, "b", b"12").unwrap();
+    cache.put(ArtifactKind::Compiled, "c", b"123").unwrap();
+    assert_eq!(
+        cache.usage().unwrap(),
+        [
+            (ArtifactKind::Component, Usage { files: 1, bytes: 5 }),
+            (ArtifactKind::Compiled, Usage { files: 2, bytes: 5 }),
+        ]
+    );
+}
+
+#[test]
+fn the_limit_comes_from_the_environment_or_the_default() {
+    use std::env::VarError;
+    assert_eq!(max_mib(Err(VarError::NotPresent)).unwrap(), DEFAULT_MAX_MIB);
+    assert_eq!(max_mib(Ok(" 512 ".into())).unwrap(), 512);
+    let error = max_mib(Ok("10G".into())).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("POLICY_HOST_CACHE_MAX_MIB must be a whole number of MiB")
+    );
+}
+
+#[test]
+fn keys_cannot_name_other_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap();
+    for key in ["../x", "a/b", "", ".."] {
+        assert!(
+            cache.put(ArtifactKind::Component, key, b"x").is_err(),
+            "{key}"
+        );
+    }
+}
