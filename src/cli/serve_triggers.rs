@@ -11,7 +11,7 @@ use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
 use super::serve_args::OperatorArgs;
 use crate::dispatch::{Dispatcher, Reloader};
-use crate::transport::{bind_metrics, serve_metrics};
+use crate::transport::serve_metrics;
 
 /// Starts `/metrics` on `address`, if given; returns its task.
 pub async fn metrics(
@@ -21,12 +21,12 @@ pub async fn metrics(
     let Some(address) = address else {
         return Ok(None);
     };
-    let listener = bind_metrics(address)
+    let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("--metrics-listen {address}"))?;
     let dispatcher = dispatcher.clone();
     Ok(Some(tokio::spawn(async move {
-        if let Err(error) = serve_metrics(listener, dispatcher, std::future::pending()).await {
+        if let Err(error) = serve_metrics(listener, dispatcher).await {
             tracing::error!("the metrics endpoint stopped: {error}");
         }
     })))

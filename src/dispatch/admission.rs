@@ -70,11 +70,6 @@ impl Admission {
         })
     }
 
-    /// The bound on queued calls.
-    pub fn max_queued(&self) -> usize {
-        self.max_queued
-    }
-
     /// Calls waiting for a worker now.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::SeqCst)

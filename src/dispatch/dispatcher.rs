@@ -134,11 +134,6 @@ impl Dispatcher {
         self
     }
 
-    /// The queue's counts and bound.
-    pub fn admission(&self) -> &Admission {
-        &self.admission
-    }
-
     /// Calls currently admitted (waiting for a worker or running).
     pub fn in_flight(&self) -> usize {
         self.admission.in_flight()
@@ -209,8 +204,8 @@ impl Dispatcher {
     pub fn submit(&self, invocation: Invocation) -> Result<PendingCall, CallError> {
         let request_id = invocation.request_id.clone();
         let registry = self.registry();
-        let entry = self.find(&registry, &invocation)?;
-        let (input, pass, ticket) = self.admit(&entry, invocation)?;
+        let (entry, phase) = self.find(&registry, &invocation)?;
+        let (input, pass, ticket) = self.admit(&entry, phase, invocation)?;
         let observer = self.observer.clone();
         let result = self.workers.submit(move |worker: &mut SandboxWorker| {
             run_on_worker(
@@ -225,25 +220,27 @@ impl Dispatcher {
         Ok(PendingCall { result })
     }
 
-    /// The entry a call names; a failure is counted as a rejected call.
+    /// The entry and phase a call names; a failure is counted as a
+    /// rejected call.
     fn find(
         &self,
         registry: &PolicyRegistry,
         call: &Invocation,
-    ) -> Result<Arc<PolicyEntry>, CallError> {
+    ) -> Result<(Arc<PolicyEntry>, Phase), CallError> {
         let found = call
             .phase
             .parse::<Phase>()
             .map_err(|_| CallError::UnknownPhase(call.phase.clone()))
-            .and_then(|_| {
-                registry
+            .and_then(|phase| {
+                let entry = registry
                     .lookup(&call.policy_name, &call.policy_version)
                     .cloned()
                     .ok_or_else(|| CallError::PolicyNotFound {
                         name: call.policy_name.clone(),
                         version: call.policy_version.clone(),
                         major: major_version(&call.policy_version).to_string(),
-                    })
+                    })?;
+                Ok((entry, phase))
             });
         found.inspect_err(|error| {
             let asked = format!("{}@{}", call.policy_name, call.policy_version);
@@ -256,12 +253,15 @@ impl Dispatcher {
     fn admit(
         &self,
         entry: &PolicyEntry,
+        phase: Phase,
         invocation: Invocation,
     ) -> Result<(CallInput, Pass, Ticket), CallError> {
         let request_id = invocation.request_id.clone();
-        let input = self.validate(entry, invocation).inspect_err(|error| {
-            self.observer.not_run(entry, &request_id, None, error);
-        })?;
+        let input = self
+            .validate(entry, phase, invocation)
+            .inspect_err(|error| {
+                self.observer.not_run(entry, &request_id, None, error);
+            })?;
         let pass = self.observer.admit(entry, &request_id)?;
         let ticket = self.admission.enter().inspect_err(|error| {
             self.observer.not_run(entry, &request_id, Some(pass), error);
@@ -269,15 +269,13 @@ impl Dispatcher {
         Ok((input, pass, ticket))
     }
 
+    /// Checks the call against its phase, its policy and the input caps.
     fn validate(
         &self,
         entry: &PolicyEntry,
+        phase: Phase,
         invocation: Invocation,
     ) -> Result<CallInput, CallError> {
-        let phase: Phase = invocation
-            .phase
-            .parse()
-            .map_err(|_| CallError::UnknownPhase(invocation.phase.clone()))?;
         let exchange = invocation.exchange.ok_or_else(|| {
             CallError::InvalidInput(
                 "the request carries neither request_context nor response_context".into(),

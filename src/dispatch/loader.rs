@@ -170,18 +170,6 @@ pub struct DirectoryOptions {
     pub metrics: Option<Arc<Metrics>>,
 }
 
-impl DirectoryOptions {
-    /// Server-default limits, no ceilings, no resident bound, no metrics.
-    pub fn new(defaults: Limits) -> Self {
-        DirectoryOptions {
-            defaults,
-            ceilings: Ceilings::default(),
-            max_resident: usize::MAX,
-            metrics: None,
-        }
-    }
-}
-
 /// Registers every `*.wasm` in `dir` (not recursing) without loading it:
 /// only each file's manifest is read and its limits checked, so this takes
 /// milliseconds whatever the number of policies. A policy is loaded on its

@@ -40,11 +40,6 @@ impl CallObserver {
         }
     }
 
-    /// The server's breaker settings.
-    pub fn breaker_settings(&self) -> BreakerSettings {
-        self.breaker
-    }
-
     /// The metrics, when they are on.
     pub fn metrics(&self) -> Option<&Arc<Metrics>> {
         self.metrics.as_ref()
@@ -86,7 +81,7 @@ impl CallObserver {
         error: &CallError,
     ) {
         if let Some(pass) = pass {
-            self.record_breaker(entry, pass, Err(error.clone()));
+            self.record_breaker(entry, pass, &Err::<(), _>(error.clone()));
         }
         self.failed(entry, request_id, error);
     }
@@ -100,8 +95,7 @@ impl CallObserver {
         result: &Result<CallOutput, CallError>,
         timing: Timing,
     ) {
-        let verdict = result.as_ref().map(|_| ()).map_err(Clone::clone);
-        self.record_breaker(entry, pass, verdict);
+        self.record_breaker(entry, pass, result);
         if let Some(metrics) = &self.metrics {
             let policy = entry.metrics(metrics);
             policy.waited(timing.waited);
@@ -118,8 +112,8 @@ impl CallObserver {
         }
     }
 
-    fn record_breaker(&self, entry: &PolicyEntry, pass: Pass, result: Result<(), CallError>) {
-        if let Some(moved) = entry.breaker(self.breaker).record(pass, &result) {
+    fn record_breaker<T>(&self, entry: &PolicyEntry, pass: Pass, result: &Result<T, CallError>) {
+        if let Some(moved) = entry.breaker(self.breaker).record(pass, result) {
             self.moved(entry, moved);
         }
     }

@@ -129,7 +129,8 @@ impl Reloader {
                 self.fresh(&path, old, &mut report)
             };
             for entry in entries {
-                let (name, version) = entry_key(&entry);
+                let (name, version) = entry.name_and_version();
+                let (name, version) = (name.to_string(), version.to_string());
                 if let Err(error) = next.insert_entry(&name, &version, entry) {
                     skipped(&path, &error.into(), &self.options);
                     report.failed += 1;
@@ -150,17 +151,23 @@ impl Reloader {
         old: Vec<Arc<PolicyEntry>>,
         report: &mut ReloadReport,
     ) -> Vec<Arc<PolicyEntry>> {
-        let loaded = lazy_entry(&self.engine, &self.cache, path, &self.options).and_then(
-            |(manifest, entry)| {
-                entry
-                    .load_now()
-                    .map_err(|message| LoadPolicyError::NotLoaded {
-                        path: path.display().to_string(),
-                        message,
-                    })?;
-                Ok((manifest, entry))
-            },
-        );
+        // A failed load is counted by the entry's loader; a manifest or
+        // limits that do not read are counted here.
+        let registered =
+            lazy_entry(&self.engine, &self.cache, path, &self.options).inspect_err(|_| {
+                if let Some(metrics) = &self.options.metrics {
+                    metrics.load_failed();
+                }
+            });
+        let loaded = registered.and_then(|(manifest, entry)| {
+            entry
+                .load_now()
+                .map_err(|message| LoadPolicyError::NotLoaded {
+                    path: path.display().to_string(),
+                    message,
+                })?;
+            Ok((manifest, entry))
+        });
         match loaded {
             Ok((manifest, entry)) => {
                 if old.is_empty() {
@@ -179,9 +186,6 @@ impl Reloader {
                     "; the version it held before keeps serving"
                 };
                 tracing::error!(file = %path.display(), "reload: the component does not load{kept}: {error}");
-                if let Some(metrics) = &self.options.metrics {
-                    metrics.load_failed();
-                }
                 old.into_iter()
                     .map(|entry| match entry.if_loaded() {
                         Some(policy) => entry.pinned(policy),
@@ -190,14 +194,5 @@ impl Reloader {
                     .collect()
             }
         }
-    }
-}
-
-/// The name and version of `entry`, from its `name@version` label (names
-/// and versions cannot hold an `@`).
-fn entry_key(entry: &PolicyEntry) -> (String, String) {
-    match entry.label().rsplit_once('@') {
-        Some((name, version)) => (name.to_string(), version.to_string()),
-        None => (entry.label().to_string(), String::new()),
     }
 }

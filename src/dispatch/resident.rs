@@ -109,10 +109,23 @@ impl PolicyEntry {
         })
     }
 
-    /// Loads the policy now, outside any resident bound (a reload loads a
-    /// new version before it takes calls); a failure is remembered.
+    /// Loads the policy now, outside any resident bound: a reload loads a
+    /// new version before it takes calls. A failure is the caller's to
+    /// report (a reload then drops this entry and keeps the old one).
     pub fn load_now(&self) -> Result<Arc<CompiledPolicy>, String> {
-        self.load_into(&mut self.lock()).map(|(policy, _)| policy)
+        let load = self
+            .load
+            .as_ref()
+            .ok_or_else(|| format!("{} cannot be loaded", self.label))?;
+        let policy = load()?;
+        *self.lock() = Some(policy.clone());
+        Ok(policy)
+    }
+
+    /// The policy's name and version, from its `name@version` label
+    /// (names and versions cannot hold an `@`).
+    pub fn name_and_version(&self) -> (&str, &str) {
+        split_label(&self.label)
     }
 
     /// The policy in `slot` (this entry's, locked), loading it into the
@@ -147,14 +160,6 @@ impl PolicyEntry {
     /// Where the entry came from.
     pub fn meta(&self) -> &EntryMeta {
         &self.meta
-    }
-
-    /// Whether loading it has failed (it is not retried until a reload).
-    pub fn load_failed(&self) -> bool {
-        self.failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
     }
 
     /// The entry's breaker, made on first use from the server's `settings`
@@ -192,6 +197,12 @@ impl PolicyEntry {
     fn lock(&self) -> MutexGuard<'_, Option<Arc<CompiledPolicy>>> {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// `name@version` split into its name and version (all of it is the name
+/// when there is no `@`).
+pub fn split_label(label: &str) -> (&str, &str) {
+    label.rsplit_once('@').unwrap_or((label, ""))
 }
 
 /// The bound on lazily loaded policies, and the clock that orders them.

@@ -1,8 +1,6 @@
 //! `GET /metrics` on `--metrics-listen`: the dispatcher's series in the
 //! OpenMetrics text format, which Prometheus scrapes.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -27,21 +25,13 @@ async fn metrics(State(dispatcher): State<Arc<Dispatcher>>) -> impl IntoResponse
     }
 }
 
-/// Binds `address` for the metrics endpoint.
-pub async fn bind_metrics(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(address).await
-}
-
-/// Serves `/metrics` on `listener` until `stop` resolves.
+/// Serves `/metrics` on `listener` until the task is dropped.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     dispatcher: Arc<Dispatcher>,
-    stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(dispatcher);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    axum::serve(listener, app).await
 }

@@ -11,6 +11,6 @@ pub mod service;
 pub mod status;
 pub mod stream;
 
-pub use metrics_http::{bind_metrics, serve_metrics};
+pub use metrics_http::serve_metrics;
 pub use server::{ServeError, ServerConfig, bind_unix_socket, serve};
 pub use stream::StreamOptions;

@@ -21,7 +21,7 @@ pub struct PolicyLabels {
 impl PolicyLabels {
     /// The labels of `name@version`.
     pub fn of(label: &str) -> Self {
-        let (policy, version) = label.rsplit_once('@').unwrap_or((label, ""));
+        let (policy, version) = crate::dispatch::resident::split_label(label);
         PolicyLabels {
             policy: policy.into(),
             version: version.into(),
