@@ -133,3 +133,46 @@ pub fn set_request_body(input: &mut CallInput, body: Bytes) {
         view.body = Some(body);
     }
 }
+
+/// The sample policies that read and rewrite a request body.
+const BODY_POLICIES: [&str; 2] = ["python-body-validator", "python-json-body-transform"];
+
+/// A Draft 7 schema that [`json_body`]'s documents satisfy, checking every item.
+fn items_schema() -> serde_json::Value {
+    json!({"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "name"],
+        "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string", "maxLength": 64}}
+    }}}}})
+}
+
+/// The body policies' workloads on a generated JSON request body of about
+/// each size in KiB (0: an empty object), labelled `policy (N KiB)`. The
+/// validator checks every item of the body against a schema it satisfies.
+pub fn with_bodies(sizes_kib: &[usize]) -> Vec<(String, Workload)> {
+    let mut out = Vec::new();
+    for &kib in sizes_kib {
+        let body = match kib {
+            0 => Bytes::from_static(b"{}"),
+            _ => json_body(kib * 1024),
+        };
+        for mut workload in samples()
+            .into_iter()
+            .filter(|w| BODY_POLICIES.contains(&w.policy))
+        {
+            set_request_body(&mut workload.input, body.clone());
+            if workload.policy == "python-body-validator" {
+                workload.input.params = object(items_schema());
+            }
+            out.push((format!("{} ({kib} KiB)", workload.policy), workload));
+        }
+    }
+    out
+}
+
+/// The sample workloads, each labelled with its policy's name.
+pub fn labelled_samples() -> Vec<(String, Workload)> {
+    samples()
+        .into_iter()
+        .map(|w| (w.policy.to_string(), w))
+        .collect()
+}

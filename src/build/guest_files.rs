@@ -51,6 +51,10 @@ pub const GUEST_FILES: &[GuestFile] = &[
         "wasm-python/guest/policy_host_network.py"
     ),
     guest_file!(
+        "glue/policy_host_json.py",
+        "wasm-python/guest/policy_host_json.py"
+    ),
+    guest_file!(
         "glue/policy_host_ssl.py",
         "wasm-python/guest/policy_host_ssl.py"
     ),

@@ -60,6 +60,13 @@ pub struct BenchInprocArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Vec<u16>,
 
+    /// Body sizes in KiB, comma-separated: run the body policies (the
+    /// validator and the JSON transform) once per size on a generated JSON
+    /// request body of about that size, instead of the samples' small inputs.
+    /// 0 sends an empty JSON object.
+    #[arg(long, value_name = "KIB", value_delimiter = ',')]
+    pub body_kib: Vec<usize>,
+
     /// Python for the native reference.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,

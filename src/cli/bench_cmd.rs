@@ -61,78 +61,108 @@ fn native_deps(
     Ok(target)
 }
 
+/// What every workload of one `bench inproc` run shares.
+struct InprocRun<'a> {
+    args: &'a BenchInprocArgs,
+    engine: Arc<SandboxEngine>,
+    cache: ArtifactCache,
+    toolchain: Toolchain,
+    sdk_root: PathBuf,
+}
+
 /// The in-process benchmark.
 pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
-    let cache = ArtifactCache::open(cache_dir)?;
-    let engine = Arc::new(
-        SandboxEngine::new(EngineOptions {
-            max_concurrent_calls: 4,
-            ..Default::default()
-        })
-        .map_err(|e| anyhow::anyhow!("creating the engine: {e:#}"))?,
-    );
-    let toolchain = Toolchain::new(
-        args.toolchain
-            .toolchain
-            .clone()
-            .unwrap_or_else(Toolchain::default_venv),
-    );
-    let sdk_root = std::env::current_dir()?;
+    // One policy at a time needs few warm slots; fewer also keep the pool's
+    // reservation small enough for valgrind (wasm-python/bench-instructions.sh).
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 4,
+        warm_memory_slots: 4,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("creating the engine: {e:#}"))?;
+    let venv = args.toolchain.toolchain.clone();
+    let run = InprocRun {
+        args: &args,
+        engine: Arc::new(engine),
+        cache: ArtifactCache::open(cache_dir)?,
+        toolchain: Toolchain::new(venv.unwrap_or_else(Toolchain::default_venv)),
+        sdk_root: std::env::current_dir()?,
+    };
+    let workloads = match args.body_kib.as_slice() {
+        [] => workloads::labelled_samples(),
+        sizes => workloads::with_bodies(sizes),
+    };
     println!("machine: {}; calls per thread: {}\n", machine(), args.calls);
     let mut all = Vec::new();
-    for workload in workloads::samples() {
+    for (label, workload) in workloads {
         if args
             .only
             .as_deref()
-            .is_some_and(|only| !workload.policy.contains(only))
+            .is_some_and(|only| !label.contains(only))
         {
             continue;
         }
-        let file = args
-            .policies
-            .join(format!("{}-{}.wasm", workload.policy, workload.version));
-        let wasm = std::fs::read(&file)
-            .with_context(|| format!("reading {} (run `make wasm-python`)", file.display()))?;
-        let loaded = load_policy(
-            &engine,
-            &cache,
-            &wasm,
-            &file.display().to_string(),
-            Limits::default(),
-            LimitOverrides::default(),
-        )?;
-        eprintln!("measuring {} …", workload.policy);
-        let threads: Vec<usize> = args.threads.iter().map(|&t| usize::from(t)).collect();
-        let modes = inproc::Modes {
-            ahead: !args.no_ahead,
-            reused: !args.no_reused,
-        };
-        let mut results = inproc::run_sandbox(
-            &engine,
-            &loaded.policy,
-            &workload,
-            &threads,
-            args.calls,
-            modes,
-        )?;
-        if !args.no_native {
-            let dir = args.sources.join(workload.policy);
-            let package = PolicyPackage::read(&dir)?;
-            let deps = native_deps(&toolchain, &package, cache.path())?;
-            let python = if deps.exists() {
-                toolchain.python()
-            } else {
-                args.python.clone()
-            };
-            results.push(
-                native::run_native(&python, &dir, &sdk_root, &deps, &workload, args.calls * 4)
-                    .map_err(anyhow::Error::msg)?,
-            );
+        eprintln!("measuring {label} …");
+        let mut results = run.measure(&workload)?;
+        for result in &mut results {
+            result.policy.clone_from(&label);
         }
         all.extend(results);
     }
     println!("{}", inproc::table(&all));
     Ok(ExitCode::SUCCESS)
+}
+
+impl InprocRun<'_> {
+    /// Every asked-for mode of one workload, the native reference last.
+    fn measure(&self, workload: &workloads::Workload) -> anyhow::Result<Vec<inproc::Measurement>> {
+        let file = self
+            .args
+            .policies
+            .join(format!("{}-{}.wasm", workload.policy, workload.version));
+        let wasm = std::fs::read(&file)
+            .with_context(|| format!("reading {} (run `make wasm-python`)", file.display()))?;
+        let loaded = load_policy(
+            &self.engine,
+            &self.cache,
+            &wasm,
+            &file.display().to_string(),
+            Limits::default(),
+            LimitOverrides::default(),
+        )?;
+        let threads: Vec<usize> = self.args.threads.iter().map(|&t| usize::from(t)).collect();
+        let modes = inproc::Modes {
+            ahead: !self.args.no_ahead,
+            reused: !self.args.no_reused,
+        };
+        let mut results = inproc::run_sandbox(
+            &self.engine,
+            &loaded.policy,
+            workload,
+            &threads,
+            self.args.calls,
+            modes,
+        )?;
+        if !self.args.no_native {
+            results.push(self.native(workload)?);
+        }
+        Ok(results)
+    }
+
+    /// The same workload under the host's CPython.
+    fn native(&self, workload: &workloads::Workload) -> anyhow::Result<inproc::Measurement> {
+        let dir = self.args.sources.join(workload.policy);
+        let package = PolicyPackage::read(&dir)?;
+        let deps = native_deps(&self.toolchain, &package, self.cache.path())?;
+        let python = if deps.exists() {
+            self.toolchain.python()
+        } else {
+            self.args.python.clone()
+        };
+        let calls = self.args.calls * 4;
+        native::run_native(&python, &dir, &self.sdk_root, &deps, workload, calls)
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 /// The end-to-end load benchmark against a running server.

@@ -19,4 +19,4 @@ pub use generated::{Policy, PolicyPre};
 pub use generated::policy_host::policy::call_input::add_to_linker as add_call_input_to_linker;
 
 /// The WIT package this host implements; components record it at build time.
-pub const WIT_PACKAGE: &str = "policy-host:policy@1.0.0";
+pub const WIT_PACKAGE: &str = "policy-host:policy@1.1.0";

@@ -202,6 +202,7 @@ impl SandboxEngine {
         host::clocks::add_to_linker(&mut linker)?;
         host::random::add_to_linker(&mut linker)?;
         host::call_input::add_to_linker(&mut linker)?;
+        host::json_codec::add_to_linker(&mut linker)?;
         let ticker = EpochTicker::start(engine.clone(), options.epoch_tick);
         Ok(SandboxEngine {
             engine,

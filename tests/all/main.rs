@@ -1,6 +1,7 @@
 //! Integration tests: real components, built from `sample-policies/` and
 //! `tests/policies/`, run in real Wasmtime. One binary, shared harness.
 
+mod bodies;
 mod build_errors;
 mod cache_cli;
 mod deploy;
@@ -12,6 +13,7 @@ mod harness;
 mod hostile_inputs;
 mod immortal_snapshot;
 mod isolation;
+mod json_codec;
 mod lifecycle;
 mod limits;
 mod link_plans;

@@ -24,6 +24,7 @@ import policy_host_random  # noqa: F401  (random reseeds on first use; before th
 import policy_host_output
 import policy_host_modules as _modules
 import policy_host_network  # noqa: F401  (network attempts raise PermissionError, never trap)
+import policy_host_json
 
 try:
     import ssl  # noqa: F401
@@ -52,9 +53,12 @@ from componentize_py_types import Err
 
 import wit_world
 from wit_world.exports import handler as wit
-from wit_world.imports import call_input
+from wit_world.imports import call_input, json_codec
 
 from sdk import policy as sdk
+
+# Before the policy is imported, so that `from json import loads` gets ours too.
+policy_host_json.install()
 
 BUILD_ERROR_PREFIX = "policy-host-build-error: "
 MAX_TRACEBACK_CHARS = 16000
@@ -328,7 +332,13 @@ def _raised(error):
 _last_call = [None]
 
 
+# The host's JSON codec for policy code's json.loads and json.dumps; None
+# while the build warms up (the host is not there).
+_JSON_CODEC = json_codec
+
+
 def _call(phase):
+    policy_host_json.codec = _JSON_CODEC
     raw, ctx, params, policy_metadata = _read_inputs(phase)
     try:
         function = _entry_point(phase, policy_metadata, params)
@@ -576,11 +586,12 @@ def _warm_up():
     policy_host_build_options.WARM_UP_HANDLER = False, which warms the glue
     with a built-in handler instead of the policy's.
     """
-    global _on_request, _on_response, _get_policy
+    global _on_request, _on_response, _get_policy, _JSON_CODEC
     # Taken first: everything below (the stand-in entry points included) is
     # undone from these when the warm-up ends.
     glue_namespaces = [(vars(module), dict(vars(module))) for module in (sys.modules[__name__], policy_host_output)]
     warm = _WarmUpInputs()
+    _JSON_CODEC = None
     entry_points = (_on_request, _on_response, _get_policy)
     if not _warm_up_handler():
         _on_request = _on_response = _warm_up_stand_in

@@ -2,4 +2,5 @@
 
 pub mod call_input;
 pub mod clocks;
+pub mod json_codec;
 pub mod random;

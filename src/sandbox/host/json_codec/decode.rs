@@ -1,0 +1,286 @@
+//! JSON text to CPython marshal data, exactly as Python's `json.loads`
+//! would build the value, or `None` where Python's own decoder must run
+//! (invalid JSON, numbers Python reads differently, very deep nesting).
+//!
+//! Object keys are written once and then referenced (marshal's `FLAG_REF`
+//! and `r`), as Python's decoder shares one string object per distinct key.
+
+use std::collections::HashMap;
+
+use super::marshal::{self, Writer};
+
+/// Nesting beyond this is left to Python (whose limits differ by stack).
+const MAX_DEPTH: usize = 200;
+
+/// The marshal data of the JSON document `text`, or `None`.
+pub fn json_to_marshal(text: &[u8]) -> Option<Vec<u8>> {
+    // Python decodes bytes as UTF-8 (or UTF-16/32 by their NULs, which are
+    // never valid here); anything else is its decoder's to reject.
+    std::str::from_utf8(text).ok()?;
+    let mut parser = Parser {
+        text,
+        at: 0,
+        out: Writer::with_capacity(text.len() + text.len() / 2 + 16),
+        keys: HashMap::new(),
+        scratch: Vec::new(),
+    };
+    parser.whitespace();
+    parser.value(0)?;
+    parser.whitespace();
+    (parser.at == text.len()).then(|| parser.out.finish())
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    at: usize,
+    out: Writer,
+    /// Each distinct key's marshal reference index.
+    keys: HashMap<Vec<u8>, u32>,
+    scratch: Vec<u8>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => {
+                self.string()?;
+                self.out.string(&self.scratch);
+                Some(())
+            }
+            b't' => self.literal(b"true").map(|()| self.out.tag(marshal::TRUE)),
+            b'f' => self
+                .literal(b"false")
+                .map(|()| self.out.tag(marshal::FALSE)),
+            b'n' => self.literal(b"null").map(|()| self.out.tag(marshal::NONE)),
+            b'N' => self.literal(b"NaN").map(|()| self.out.float(f64::NAN)),
+            b'I' => self
+                .literal(b"Infinity")
+                .map(|()| self.out.float(f64::INFINITY)),
+            b'-' if self.text[self.at..].starts_with(b"-Infinity") => {
+                self.at += b"-Infinity".len();
+                self.out.float(f64::NEG_INFINITY);
+                Some(())
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        self.out.tag(marshal::DICT);
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            self.out.tag(marshal::NULL);
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            self.string()?;
+            self.key();
+            self.whitespace();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.at += 1;
+            self.whitespace();
+            self.value(depth)?;
+            self.whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.whitespace();
+                }
+                b'}' => {
+                    self.at += 1;
+                    self.out.tag(marshal::NULL);
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Writes the key in `scratch`: a reference when seen before.
+    fn key(&mut self) {
+        if let Some(&index) = self.keys.get(self.scratch.as_slice()) {
+            self.out.reference(index);
+            return;
+        }
+        let index = self.keys.len() as u32;
+        self.out.string_flagged(&self.scratch);
+        self.keys.insert(self.scratch.clone(), index);
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1;
+        let count_at = self.out.list_start();
+        let mut count = 0u32;
+        self.whitespace();
+        if self.peek()? == b']' {
+            self.at += 1;
+            self.out.list_end(count_at, count);
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            count += 1;
+            self.whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.whitespace();
+                }
+                b']' => {
+                    self.at += 1;
+                    self.out.list_end(count_at, count);
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    /// Python's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        let int_start = self.at;
+        let int_digits = self.digits();
+        if int_digits == 0 || (int_digits > 1 && self.text[int_start] == b'0') {
+            return None;
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+            float = true;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+            float = true;
+        }
+        let text = std::str::from_utf8(&self.text[start..self.at]).ok()?;
+        if float {
+            self.out.float(text.parse().ok()?);
+        } else {
+            // Beyond 64 bits Python's int (and its digit limit) decides.
+            self.out.int(
+                text.parse::<i128>()
+                    .ok()
+                    .filter(|v| v.unsigned_abs() <= u64::MAX as u128)?,
+            );
+        }
+        Some(())
+    }
+
+    /// Decodes the string at `at` into `scratch` (UTF-8, lone surrogates as
+    /// marshal's surrogatepass bytes).
+    fn string(&mut self) -> Option<()> {
+        self.at += 1;
+        self.scratch.clear();
+        loop {
+            let rest = &self.text[self.at..];
+            let plain = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            self.scratch.extend_from_slice(&rest[..plain]);
+            self.at += plain;
+            match self.text[self.at] {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => self.escape()?,
+                _ => return None, // a raw control character: strict mode refuses it
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Option<()> {
+        let byte = *self.text.get(self.at + 1)?;
+        self.at += 2;
+        let simple = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => return self.unicode_escape(),
+            _ => return None,
+        };
+        self.scratch.push(simple);
+        Some(())
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let digits = std::str::from_utf8(self.text.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// `\uXXXX`, combining a high and a low surrogate escape into one
+    /// character as Python does, and keeping lone surrogates.
+    fn unicode_escape(&mut self) -> Option<()> {
+        let mut code = self.hex4(self.at)?;
+        self.at += 4;
+        if (0xd800..0xdc00).contains(&code) && self.text[self.at..].starts_with(b"\\u") {
+            let low = self.hex4(self.at + 2)?;
+            if (0xdc00..0xe000).contains(&low) {
+                code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+                self.at += 6;
+            }
+        }
+        marshal::push_wtf8(&mut self.scratch, code);
+        Some(())
+    }
+}

@@ -1,0 +1,32 @@
+//! The host's JSON codec gives policy code exactly what Python's json
+//! gives: the shared fixtures and seeded random values go through
+//! json.loads and json.dumps both ways inside a real component.
+
+use policy_host::call::Headers;
+use serde_json::json;
+
+use crate::harness::{harness, params, request};
+
+const FIXTURES: &[u8] = include_bytes!("../fixtures/json_codec.json");
+
+#[test]
+fn json_through_the_host_matches_python_s_own() {
+    let input = request(
+        Headers::new(),
+        Some(FIXTURES),
+        params(json!({"seed": 11, "random": 400})),
+    );
+    let output = harness().call("json-codec-check", input).unwrap();
+    let metadata = &output.updated_metadata;
+    assert_eq!(
+        metadata["mismatch_count"],
+        json!(0),
+        "{:#?}",
+        metadata["mismatches"]
+    );
+    // The host really answered, most of the time (the rest fell back).
+    let decodes = metadata["host_decodes"].as_f64().unwrap();
+    let encodes = metadata["host_encodes"].as_f64().unwrap();
+    assert!(decodes >= 80.0, "host decoded {decodes} of the fixtures");
+    assert!(encodes >= 1000.0, "host encoded {encodes} values");
+}

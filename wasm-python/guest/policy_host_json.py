@@ -1,0 +1,86 @@
+"""json.loads and json.dumps with the text work done by the host.
+
+The host parses JSON text into marshal data, which marshal.loads turns into
+the objects json.loads would build; json.dumps walks the value with
+marshal.dumps and the host writes the text. Both give exactly what Python's
+json gives: whenever the host answers None (input or options it does not
+handle), Python's own function runs, so errors and unusual values behave as
+always. Outside a call (the build and its warm-up) the host is not there
+and Python's own functions run.
+"""
+
+import json
+import marshal
+
+_python_loads = json.loads
+_python_dumps = json.dumps
+_DEFAULT_SEPARATORS = (", ", ": ")
+
+# The json-codec import while a call runs; None while the component is built.
+codec = None
+
+
+def loads(s, *, cls=None, object_hook=None, parse_float=None, parse_int=None,
+          parse_constant=None, object_pairs_hook=None, **kw):
+    if (codec is not None and cls is None and object_hook is None and parse_float is None
+            and parse_int is None and parse_constant is None and object_pairs_hook is None and not kw):
+        text = _utf8(s)
+        packed = codec.decode(text) if text is not None else None
+        if packed is not None:
+            return marshal.loads(packed)
+    return _python_loads(s, cls=cls, object_hook=object_hook, parse_float=parse_float, parse_int=parse_int,
+                         parse_constant=parse_constant, object_pairs_hook=object_pairs_hook, **kw)
+
+
+def _utf8(s):
+    """The text as UTF-8 bytes, or None where Python decodes it another way."""
+    if type(s) is bytes:
+        return s
+    if isinstance(s, str):
+        try:
+            return s.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: Python's decoder handles them
+            return None
+    if isinstance(s, (bytes, bytearray)):
+        return bytes(s)
+    return None
+
+
+def dumps(obj, *, skipkeys=False, ensure_ascii=True, check_circular=True, allow_nan=True, cls=None,
+          indent=None, separators=None, default=None, sort_keys=False, **kw):
+    if (codec is not None and skipkeys is False and allow_nan is True and cls is None and indent is None
+            and default is None and sort_keys is False and not kw and (ensure_ascii is True or ensure_ascii is False)):
+        item, key = _DEFAULT_SEPARATORS if separators is None else _separators(separators)
+        if item is not None:
+            text = _encode(obj, item, key, ensure_ascii)
+            if text is not None:
+                return text
+    return _python_dumps(obj, skipkeys=skipkeys, ensure_ascii=ensure_ascii, check_circular=check_circular,
+                         allow_nan=allow_nan, cls=cls, indent=indent, separators=separators, default=default,
+                         sort_keys=sort_keys, **kw)
+
+
+def _separators(separators):
+    if type(separators) is tuple and len(separators) == 2:
+        item, key = separators
+        if type(item) is str and type(key) is str:
+            return item, key
+    return None, None
+
+
+def _encode(obj, item, key, ensure_ascii):
+    try:
+        # Version 2: no shared references, so a value seen twice is written
+        # twice, as json does; a cycle fails here and Python reports it.
+        packed = marshal.dumps(obj, 2)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    text = codec.encode(packed, item, key, ensure_ascii)
+    return None if text is None else text.decode("utf-8")
+
+
+def install():
+    """Routes the json module's loads and dumps through this module (also
+    for json.load and json.dump, which call them)."""
+    json.loads = loads
+    json.dumps = dumps
