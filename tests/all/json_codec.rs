@@ -30,3 +30,21 @@ fn json_through_the_host_matches_python_s_own() {
     assert!(decodes >= 80.0, "host decoded {decodes} of the fixtures");
     assert!(encodes >= 1000.0, "host encoded {encodes} values");
 }
+
+#[test]
+fn decoding_in_a_loop_stays_within_the_memory_python_s_json_would_use() {
+    // 1,000 decodes of a ~64 KiB body: without the codec's per-call budget
+    // the guest would keep ~60 MB of host results and exceed its 64 MiB.
+    let body = serde_json::to_vec(&json!({
+        "items": (0..2000).map(|i| json!({"id": i, "name": format!("item-{i:08}")})).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    assert!(body.len() > 60_000);
+    let input = request(Headers::new(), Some(&body), params(json!({"loop": 1000})));
+    let output = harness().call("json-codec-check", input).unwrap();
+    assert!(
+        output.stats.peak_memory_bytes < 48 << 20,
+        "{:?}",
+        output.stats
+    );
+}

@@ -338,7 +338,7 @@ _JSON_CODEC = json_codec
 
 
 def _call(phase):
-    policy_host_json.codec = _JSON_CODEC
+    policy_host_json.begin_call(_JSON_CODEC)
     raw, ctx, params, policy_metadata = _read_inputs(phase)
     try:
         function = _entry_point(phase, policy_metadata, params)

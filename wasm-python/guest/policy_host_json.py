@@ -19,13 +19,37 @@ _DEFAULT_SEPARATORS = (", ", ": ")
 # The json-codec import while a call runs; None while the component is built.
 codec = None
 
+# Bytes sent to and received from the host one call may use. The guest's
+# bindings keep the buffers of every host call until the instance is
+# dropped, so without a bound a policy that decodes in a loop would fill its
+# memory where Python's json would not. A 1 MiB body decoded and encoded
+# once takes ~4 MiB; past the budget Python's own json runs.
+CALL_BUDGET_BYTES = 16 << 20
+_budget = [0]
+
+
+def begin_call(codec_import):
+    """Arms the host path for one call (None: Python's own json only)."""
+    global codec
+    codec = codec_import
+    _budget[0] = CALL_BUDGET_BYTES
+
+
+def _host(name, data, *args):
+    """The host's answer, or None when it declines or the budget is spent."""
+    if codec is None or _budget[0] < len(data):
+        return None
+    result = getattr(codec, name)(data, *args)
+    _budget[0] -= len(data) + (0 if result is None else len(result))
+    return result
+
 
 def loads(s, *, cls=None, object_hook=None, parse_float=None, parse_int=None,
           parse_constant=None, object_pairs_hook=None, **kw):
-    if (codec is not None and cls is None and object_hook is None and parse_float is None
+    if (cls is None and object_hook is None and parse_float is None
             and parse_int is None and parse_constant is None and object_pairs_hook is None and not kw):
         text = _utf8(s)
-        packed = codec.decode(text) if text is not None else None
+        packed = None if text is None else _host("decode", text)
         if packed is not None:
             return marshal.loads(packed)
     return _python_loads(s, cls=cls, object_hook=object_hook, parse_float=parse_float, parse_int=parse_int,
@@ -70,12 +94,13 @@ def _separators(separators):
 
 def _encode(obj, item, key, ensure_ascii):
     try:
-        # Version 2: no shared references, so a value seen twice is written
-        # twice, as json does; a cycle fails here and Python reports it.
-        packed = marshal.dumps(obj, 2)
+        # Version 4 writes ASCII text as is and a value seen again as a
+        # reference, which the host writes out again, as json does (and
+        # refuses for a cycle, which Python then reports).
+        packed = marshal.dumps(obj, 4)
     except (ValueError, TypeError, RecursionError):
         return None
-    text = codec.encode(packed, item, key, ensure_ascii)
+    text = _host("encode", packed, item, key, ensure_ascii)
     return None if text is None else text.decode("utf-8")
 
 

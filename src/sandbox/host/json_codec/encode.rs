@@ -1,4 +1,4 @@
-//! Marshal data (as `marshal.dumps(value, 2)` writes it) to JSON text,
+//! Marshal data (as `marshal.dumps(value, 4)` writes it) to JSON text,
 //! exactly as Python's `json.dumps(value, separators=…, ensure_ascii=…)`
 //! would write it, or `None` where Python's own encoder must run: types
 //! JSON has no form for (bytes, sets, …), keys it would refuse, and lone
@@ -23,15 +23,20 @@ pub struct Style<'a> {
 /// Nesting beyond this is left to Python.
 const MAX_DEPTH: usize = 200;
 
+/// Text beyond this is left to Python: marshal's references let a small
+/// input name one value many times (the hostcall copy cap, too).
+const MAX_TEXT_BYTES: usize = crate::sandbox::state::MAX_HOSTCALL_BYTES;
+
 /// The JSON text of the marshalled value, or `None`.
 pub fn marshal_to_json(data: &[u8], style: Style<'_>) -> Option<String> {
     let mut writer = JsonWriter {
         input: Reader::new(data),
         out: String::with_capacity(data.len() + data.len() / 4 + 16),
         style,
+        refs: Vec::new(),
+        replaying: 0,
     };
-    let tag = writer.input.byte()?;
-    writer.value(tag, 0)?;
+    writer.next(0, false)?;
     writer.input.done().then_some(writer.out)
 }
 
@@ -39,9 +44,49 @@ struct JsonWriter<'a> {
     input: Reader<'a>,
     out: String,
     style: Style<'a>,
+    /// Where each flagged object starts in the input; `None` while it is
+    /// being written (a reference to it then is a cycle).
+    refs: Vec<Option<usize>>,
+    /// Above zero while a referenced object is written again.
+    replaying: u32,
 }
 
 impl<'a> JsonWriter<'a> {
+    /// Writes the next object, as a key or a value. A reference writes its
+    /// object again, as json writes a value it meets twice.
+    fn next(&mut self, depth: usize, key: bool) -> Option<()> {
+        if self.out.len() > MAX_TEXT_BYTES {
+            return None;
+        }
+        let start = self.input.position();
+        let byte = self.input.byte()?;
+        let tag = byte & !marshal::FLAG_REF;
+        if tag == marshal::REF {
+            let index = self.input.u32()? as usize;
+            let target = (*self.refs.get(index)?)?;
+            let resume = self.input.position();
+            self.input.seek(target);
+            self.replaying += 1;
+            let written = self.next(depth, key);
+            self.replaying -= 1;
+            self.input.seek(resume);
+            return written;
+        }
+        let slot = (byte & marshal::FLAG_REF != 0 && self.replaying == 0).then(|| {
+            self.refs.push(None);
+            self.refs.len() - 1
+        });
+        if key {
+            self.key(tag)?;
+        } else {
+            self.value(tag, depth)?;
+        }
+        if let Some(slot) = slot {
+            self.refs[slot] = Some(start);
+        }
+        Some(())
+    }
+
     fn value(&mut self, tag: u8, depth: usize) -> Option<()> {
         match tag {
             marshal::NONE => self.out.push_str("null"),
@@ -59,7 +104,14 @@ impl<'a> JsonWriter<'a> {
                 let value = self.input.float()?;
                 self.float(value);
             }
-            marshal::LIST | marshal::TUPLE => self.array(depth + 1)?,
+            marshal::LIST | marshal::TUPLE => {
+                let count = self.input.u32()?;
+                self.array(count, depth + 1)?;
+            }
+            marshal::SMALL_TUPLE => {
+                let count = self.input.byte()?;
+                self.array(u32::from(count), depth + 1)?;
+            }
             marshal::DICT => self.object(depth + 1)?,
             _ => {
                 let text = self.string(tag)?;
@@ -93,18 +145,16 @@ impl<'a> JsonWriter<'a> {
         self.input.bytes(len)
     }
 
-    fn array(&mut self, depth: usize) -> Option<()> {
+    fn array(&mut self, count: u32, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let count = self.input.u32()?;
         self.out.push('[');
         for index in 0..count {
             if index > 0 {
                 self.out.push_str(self.style.item_separator);
             }
-            let tag = self.input.byte()?;
-            self.value(tag, depth)?;
+            self.next(depth, false)?;
         }
         self.out.push(']');
         Some(())
@@ -117,18 +167,17 @@ impl<'a> JsonWriter<'a> {
         self.out.push('{');
         let mut first = true;
         loop {
-            let tag = self.input.byte()?;
-            if tag == marshal::NULL {
+            if self.input.peek()? == marshal::NULL {
+                self.input.byte()?;
                 break;
             }
             if !first {
                 self.out.push_str(self.style.item_separator);
             }
             first = false;
-            self.key(tag)?;
+            self.next(depth, true)?;
             self.out.push_str(self.style.key_separator);
-            let tag = self.input.byte()?;
-            self.value(tag, depth)?;
+            self.next(depth, false)?;
         }
         self.out.push('}');
         Some(())

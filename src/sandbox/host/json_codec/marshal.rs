@@ -1,6 +1,6 @@
 //! The subset of CPython's marshal format that JSON values need: type
 //! codes, a writer (format version 4, as `marshal.loads` reads any
-//! version) and a reader of what `marshal.dumps(value, 2)` writes.
+//! version) and a reader of what `marshal.dumps(value, 4)` writes.
 
 /// End of a dict's items.
 pub const NULL: u8 = b'0';
@@ -32,6 +32,8 @@ pub const SHORT_ASCII_INTERNED: u8 = b'Z';
 pub const LIST: u8 = b'[';
 /// A tuple (JSON writes it as a list).
 pub const TUPLE: u8 = b'(';
+/// A tuple of at most 255 items (8-bit length).
+pub const SMALL_TUPLE: u8 = b')';
 /// A dict: key, value, …, [`NULL`].
 pub const DICT: u8 = b'{';
 /// A reference to an earlier flagged object.
@@ -163,13 +165,19 @@ impl<'a> Reader<'a> {
         Reader { data, at: 0 }
     }
 
-    /// A second reader at the same position.
-    #[cfg(test)]
-    pub fn clone_at(other: &Reader<'a>) -> Reader<'a> {
-        Reader {
-            data: other.data,
-            at: other.at,
-        }
+    /// Where the next byte is read from.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Reads on from `at` (a position this reader reported).
+    pub fn seek(&mut self, at: usize) {
+        self.at = at;
+    }
+
+    /// The next byte, left unread.
+    pub fn peek(&self) -> Option<u8> {
+        self.data.get(self.at).copied()
     }
 
     /// Whether every byte was read.
