@@ -25,28 +25,34 @@ codec = None
 # memory where Python's json would not. A 1 MiB body decoded and encoded
 # once takes ~4 MiB; past the budget Python's own json runs.
 CALL_BUDGET_BYTES = 16 << 20
-_budget = [0]
+_budget_left = 0
 
 
 def begin_call(codec_import):
     """Arms the host path for one call (None: Python's own json only)."""
-    global codec
+    global codec, _budget_left
     codec = codec_import
-    _budget[0] = CALL_BUDGET_BYTES
+    _budget_left = CALL_BUDGET_BYTES
+
+
+def _armed():
+    """Whether the host may be asked at all: checked before preparing input."""
+    return codec is not None and _budget_left > 0
 
 
 def _host(name, data, *args):
     """The host's answer, or None when it declines or the budget is spent."""
-    if codec is None or _budget[0] < len(data):
+    global _budget_left
+    if _budget_left < len(data):
         return None
     result = getattr(codec, name)(data, *args)
-    _budget[0] -= len(data) + (0 if result is None else len(result))
+    _budget_left -= len(data) + (0 if result is None else len(result))
     return result
 
 
 def loads(s, *, cls=None, object_hook=None, parse_float=None, parse_int=None,
           parse_constant=None, object_pairs_hook=None, **kw):
-    if (cls is None and object_hook is None and parse_float is None
+    if (_armed() and cls is None and object_hook is None and parse_float is None
             and parse_int is None and parse_constant is None and object_pairs_hook is None and not kw):
         text = _utf8(s)
         packed = None if text is None else _host("decode", text)
@@ -72,7 +78,7 @@ def _utf8(s):
 
 def dumps(obj, *, skipkeys=False, ensure_ascii=True, check_circular=True, allow_nan=True, cls=None,
           indent=None, separators=None, default=None, sort_keys=False, **kw):
-    if (codec is not None and skipkeys is False and allow_nan is True and cls is None and indent is None
+    if (_armed() and skipkeys is False and allow_nan is True and cls is None and indent is None
             and default is None and sort_keys is False and not kw and (ensure_ascii is True or ensure_ascii is False)):
         item, key = _DEFAULT_SEPARATORS if separators is None else _separators(separators)
         if item is not None:

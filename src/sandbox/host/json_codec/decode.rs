@@ -7,10 +7,8 @@
 
 use std::collections::HashMap;
 
+use super::MAX_DEPTH;
 use super::marshal::{self, Writer};
-
-/// Nesting beyond this is left to Python (whose limits differ by stack).
-const MAX_DEPTH: usize = 200;
 
 /// The marshal data of the JSON document `text`, or `None`.
 pub fn json_to_marshal(text: &[u8]) -> Option<Vec<u8>> {
@@ -108,19 +106,23 @@ impl Parser<'_> {
             self.at += 1;
             self.whitespace();
             self.value(depth)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.whitespace();
-                }
-                b'}' => {
-                    self.at += 1;
-                    self.out.tag(marshal::NULL);
-                    return Some(());
-                }
-                _ => return None,
+            if self.item_end(b'}')? {
+                self.out.tag(marshal::NULL);
+                return Some(());
             }
+        }
+    }
+
+    /// After an item: `,` (more follow, `false`) or `close` (`true`).
+    fn item_end(&mut self, close: u8) -> Option<bool> {
+        self.whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        self.whitespace();
+        match byte {
+            b',' => Some(false),
+            _ if byte == close => Some(true),
+            _ => None,
         }
     }
 
@@ -151,18 +153,9 @@ impl Parser<'_> {
         loop {
             self.value(depth)?;
             count += 1;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.whitespace();
-                }
-                b']' => {
-                    self.at += 1;
-                    self.out.list_end(count_at, count);
-                    return Some(());
-                }
-                _ => return None,
+            if self.item_end(b']')? {
+                self.out.list_end(count_at, count);
+                return Some(());
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::MAX_DEPTH;
 use super::float_repr::push_repr;
 use super::marshal::{self, Reader};
 
@@ -19,9 +20,6 @@ pub struct Style<'a> {
     /// Escape every character outside ASCII.
     pub ensure_ascii: bool,
 }
-
-/// Nesting beyond this is left to Python.
-const MAX_DEPTH: usize = 200;
 
 /// Text beyond this is left to Python: marshal's references let a small
 /// input name one value many times (the hostcall copy cap, too).

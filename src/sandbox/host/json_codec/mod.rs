@@ -23,6 +23,10 @@ use wasmtime::component::Linker;
 
 use crate::sandbox::state::HostState;
 
+/// Nesting beyond this is left to Python, both ways (Python's own limits
+/// depend on its stack).
+const MAX_DEPTH: usize = 200;
+
 /// The interface's name as components import it.
 const INTERFACE: &str = "policy-host:policy/json-codec@1.1.0";
 
