@@ -22,7 +22,7 @@ callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v calls="$calls" '
   /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::prepare / { add("prepare (made ahead when a worker is idle)") }
   /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::instantiate / { add("  new store and instantiation") }
   /\?\?\?:wasmtime::runtime::instance::Instance::start_raw /  { add("    module startup (element segments)") }
-  # Imports of static modules (patches 0008/0009: link plans, link templates;
+  # Imports of static modules (patch 0005: link plans, link templates;
   # the first instantiation plans inside build_static_imports).
   /\?\?\?:wasmtime::runtime::component::instance::Instantiator::build_static_imports / { add("    import linking") }
   /\?\?\?:policy_host::sandbox::policy::CompiledPolicy::run / { add("the call (critical path)") }

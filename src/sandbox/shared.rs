@@ -5,7 +5,7 @@
 //! is byte-identical for every policy built by one toolchain and so is
 //! compiled and mapped once per engine, and an image module compiled on its
 //! own (a few KiB of code; its snapshot stays file-backed in the cache).
-//! Each store of the policy gets Wasmtime module overrides (our patch 0010)
+//! Each store of the policy gets Wasmtime module overrides (our patch 0007)
 //! that give the runtime's memory module the policy's image and minimum,
 //! and its adapter module the policy's globals; the pool keys slot affinity
 //! to the image module, so a slot keeps one policy's pages mapped between

@@ -1,4 +1,4 @@
-//! Link plans and templates (Wasmtime patches 0008, 0009): a component's
+//! Link plans and templates (Wasmtime patch 0005): a component's
 //! first instantiation works out how each core module's imports are linked
 //! and records the imports it built; every later one, in any store and pool
 //! slot, copies those and points them at its own instances. A CPython

@@ -20,6 +20,8 @@ mod link_plans;
 mod made_ahead;
 mod memory_reset;
 mod operating;
+#[cfg(feature = "patched-wasmtime")]
+mod patch_paths;
 mod real_policies;
 mod reload;
 mod samples;
