@@ -20,7 +20,6 @@ pub mod cache;
 pub mod call;
 pub mod cli;
 pub mod dispatch;
-pub mod error;
 pub mod manifest;
 pub mod package;
 pub mod sandbox;

@@ -7,10 +7,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = policy_host::cli::Cli::parse();
     match policy_host::cli::main(cli) {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
         Err(error) => {
             eprintln!("policy-host: error: {error:#}");
-            ExitCode::from(2)
+            policy_host::cli::Exit::Error.into()
         }
     }
 }

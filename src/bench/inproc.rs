@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use super::stats::{Percentiles, percentiles, process_usage};
 use super::workloads::Workload;
 use crate::call::CallInput;
-use crate::error::CallError;
-use crate::sandbox::{CompiledPolicy, SandboxEngine};
+use crate::sandbox::{CompiledPolicy, SandboxEngine, SandboxError, reused};
 
 /// One measured configuration.
 #[derive(Debug, Clone)]
@@ -45,7 +44,7 @@ pub struct Measurement {
 type Sample = (Duration, Option<Duration>);
 
 /// How one thread runs its share of calls, returning each call's timings.
-type Runner = dyn Fn(usize) -> Result<Vec<Sample>, CallError> + Send + Sync;
+type Runner = dyn Fn(usize) -> Result<Vec<Sample>, SandboxError> + Send + Sync;
 
 fn measure(
     policy: &str,
@@ -53,7 +52,7 @@ fn measure(
     threads: usize,
     calls_per_thread: usize,
     run: Arc<Runner>,
-) -> Result<Measurement, CallError> {
+) -> Result<Measurement, SandboxError> {
     run(calls_per_thread.clamp(1, 20))?; // warm up code paths and the pool
     let before = process_usage();
     let started = Instant::now();
@@ -123,8 +122,8 @@ fn ahead_runner(
 /// `calls` samples from `one`, stopping at the first error.
 fn repeat(
     calls: usize,
-    one: impl FnMut() -> Result<Sample, CallError>,
-) -> Result<Vec<Sample>, CallError> {
+    one: impl FnMut() -> Result<Sample, SandboxError>,
+) -> Result<Vec<Sample>, SandboxError> {
     std::iter::repeat_with(one).take(calls).collect()
 }
 
@@ -134,7 +133,7 @@ fn reused_runner(
     input: CallInput,
 ) -> Arc<Runner> {
     Arc::new(move |calls| {
-        let durations = policy.time_reused_instance(&engine, &input, calls)?;
+        let durations = reused::time_reused_instance(&policy, &engine, &input, calls)?;
         Ok(durations.into_iter().map(|d| (d, None)).collect())
     })
 }
@@ -160,7 +159,7 @@ pub fn run_sandbox(
     thread_counts: &[usize],
     calls_per_thread: usize,
     modes: Modes,
-) -> Result<Vec<Measurement>, CallError> {
+) -> Result<Vec<Measurement>, SandboxError> {
     // (mode, measured?, runner, calls per thread): the reused floor is
     // cheap per call, so it runs four times as many.
     let plan: [(&'static str, bool, RunnerFactory, usize); 3] = [

@@ -70,7 +70,7 @@ pub struct Level<'a> {
 }
 
 /// The hostile request: an infinite loop or a 500 MiB allocation.
-fn hostile_request(attack: &str, workload: &Workload) -> crate::transport::proto::ExecutionRequest {
+fn hostile_request(attack: &str, workload: &Workload) -> Request {
     let mut input = workload.input.clone();
     input.phase = crate::call::Phase::OnRequest;
     if !matches!(input.exchange, crate::call::Exchange::Request(_)) {
@@ -88,6 +88,145 @@ pub fn request(workload: &Workload) -> crate::transport::proto::ExecutionRequest
     request_to_proto("", workload.policy, workload.version, &workload.input)
 }
 
+type Request = crate::transport::proto::ExecutionRequest;
+
+/// The requests one level sends, each with a fresh id, and when each went.
+struct Requests<'a> {
+    targets: &'a [Request],
+    hostile: [Request; 2],
+    hostile_every: u64,
+    next_id: u64,
+    sent_at: HashMap<String, Instant>,
+}
+
+impl<'a> Requests<'a> {
+    fn new(targets: &'a [Request], workload: &Workload, hostile_percent: u32) -> Self {
+        Requests {
+            targets,
+            hostile: [
+                hostile_request("loop", workload),
+                hostile_request("bomb", workload),
+            ],
+            hostile_every: match hostile_percent {
+                0 => u64::MAX,
+                percent => (100 / u64::from(percent)).max(1),
+            },
+            next_id: 0,
+            sent_at: HashMap::new(),
+        }
+    }
+
+    /// The next request: a hostile one every `hostile_every`-th (ids
+    /// starting with `h`), else the next target in turn.
+    fn next(&mut self) -> Request {
+        self.next_id += 1;
+        let id = self.next_id;
+        let is_hostile = id.is_multiple_of(self.hostile_every);
+        let mut request = if is_hostile {
+            self.hostile[((id / self.hostile_every) % 2) as usize].clone()
+        } else {
+            self.targets[(id % self.targets.len() as u64) as usize].clone()
+        };
+        request.request_id = if is_hostile {
+            format!("h{id}")
+        } else {
+            id.to_string()
+        };
+        self.sent_at
+            .insert(request.request_id.clone(), Instant::now());
+        request
+    }
+
+    /// When the request `id` answers was sent.
+    fn sent(&mut self, id: &str) -> Result<Instant, &'static str> {
+        self.sent_at
+            .remove(id)
+            .ok_or("response for an unknown request id")
+    }
+}
+
+/// What one level has counted so far: nothing during the one-second
+/// warm-up, then every answer until `duration` has passed.
+struct Tally {
+    warm_until: Instant,
+    duration: Duration,
+    server_pid: Option<u32>,
+    measuring_since: Option<Instant>,
+    server_before: Usage,
+    answered: usize,
+    samples: Vec<Duration>,
+    errors: usize,
+    hostile_answered: usize,
+}
+
+impl Tally {
+    fn new(duration: Duration, server_pid: Option<u32>) -> Self {
+        Tally {
+            warm_until: Instant::now() + Duration::from_secs(1),
+            duration,
+            server_pid,
+            measuring_since: None,
+            server_before: Usage::default(),
+            answered: 0,
+            samples: Vec::new(),
+            errors: 0,
+            hostile_answered: 0,
+        }
+    }
+
+    /// Counts `response` (sent at `started`); false once the measured
+    /// window is over.
+    fn record(
+        &mut self,
+        response: crate::transport::proto::ExecutionResponse,
+        started: Instant,
+    ) -> bool {
+        let now = Instant::now();
+        if now < self.warm_until {
+            return true;
+        }
+        let server_pid = self.server_pid;
+        let before = &mut self.server_before;
+        let since = *self.measuring_since.get_or_insert_with(|| {
+            *before = server_pid.map(usage_of).unwrap_or_default();
+            now
+        });
+        if now - since >= self.duration {
+            return false;
+        }
+        self.answered += 1;
+        if response.request_id.starts_with('h') {
+            self.hostile_answered += 1;
+        } else {
+            self.samples.push(now - started);
+            if matches!(decode_response(response), WireOutcome::Failed(_)) {
+                self.errors += 1;
+            }
+        }
+        true
+    }
+
+    fn result(mut self, concurrency: usize, hostile_percent: u32) -> LoadResult {
+        let elapsed = self
+            .measuring_since
+            .map_or(self.duration, |since| since.elapsed());
+        let server = self
+            .server_pid
+            .map(|pid| ServerCost::between(self.server_before, usage_of(pid), self.answered));
+        let calls = self.samples.len();
+        LoadResult {
+            concurrency,
+            hostile_percent,
+            hostile_answered: self.hostile_answered,
+            calls,
+            errors: self.errors,
+            calls_per_second: calls as f64 / elapsed.as_secs_f64(),
+            latency: percentiles(&mut self.samples),
+            server,
+        }
+    }
+}
+
 /// Drives `level.concurrency` calls in flight on one stream for
 /// `level.duration` (after a one-second warm-up). Every
 /// `100 / hostile_percent`-th request goes to the hostile policy instead
@@ -97,96 +236,28 @@ pub async fn run_level(
     workload: &Workload,
     level: &Level<'_>,
 ) -> Result<LoadResult, Box<dyn std::error::Error>> {
-    let Level {
-        targets,
-        concurrency,
-        duration,
-        hostile_percent,
-        server_pid,
-    } = *level;
-    if targets.is_empty() {
+    if level.targets.is_empty() {
         return Err("no requests to send".into());
     }
     let mut client = connect_unix(socket).await?;
-    let (sender, receiver) = mpsc::channel(concurrency * 2);
+    let (sender, receiver) = mpsc::channel(level.concurrency * 2);
     let mut responses = client
         .execute_stream(ReceiverStream::new(receiver))
         .await?
         .into_inner();
-    let hostile = [
-        hostile_request("loop", workload),
-        hostile_request("bomb", workload),
-    ];
-    let hostile_every = match hostile_percent {
-        0 => u64::MAX,
-        percent => (100 / u64::from(percent)).max(1),
-    };
-    let mut sent_at: HashMap<String, Instant> = HashMap::new();
-    let mut next_id = 0u64;
-    let mut send = |sent_at: &mut HashMap<String, Instant>| {
-        next_id += 1;
-        let is_hostile = next_id.is_multiple_of(hostile_every);
-        let mut request = if is_hostile {
-            hostile[((next_id / hostile_every) % 2) as usize].clone()
-        } else {
-            targets[(next_id % targets.len() as u64) as usize].clone()
-        };
-        request.request_id = if is_hostile {
-            format!("h{next_id}")
-        } else {
-            next_id.to_string()
-        };
-        sent_at.insert(request.request_id.clone(), Instant::now());
-        request
-    };
-    for _ in 0..concurrency {
-        sender.send(send(&mut sent_at)).await?;
+    let mut requests = Requests::new(level.targets, workload, level.hostile_percent);
+    for _ in 0..level.concurrency {
+        sender.send(requests.next()).await?;
     }
-    let warm_until = Instant::now() + Duration::from_secs(1);
-    let mut measuring_since = None;
-    let mut server_before = Usage::default();
-    let mut answered = 0;
-    let mut samples = Vec::new();
-    let mut errors = 0;
-    let mut hostile_answered = 0;
+    let mut tally = Tally::new(level.duration, level.server_pid);
     while let Some(response) = responses.message().await? {
-        let now = Instant::now();
-        let started = sent_at
-            .remove(&response.request_id)
-            .ok_or("response for an unknown request id")?;
-        if now >= warm_until {
-            let since = *measuring_since.get_or_insert_with(|| {
-                server_before = server_pid.map(usage_of).unwrap_or_default();
-                now
-            });
-            if now - since >= duration {
-                break;
-            }
-            answered += 1;
-            if response.request_id.starts_with('h') {
-                hostile_answered += 1;
-            } else {
-                samples.push(now - started);
-                if matches!(decode_response(response), WireOutcome::Failed(_)) {
-                    errors += 1;
-                }
-            }
+        let started = requests.sent(&response.request_id)?;
+        if !tally.record(response, started) {
+            break;
         }
-        sender.send(send(&mut sent_at)).await?;
+        sender.send(requests.next()).await?;
     }
-    let elapsed = measuring_since.map_or(duration, |since| since.elapsed());
-    let server = server_pid.map(|pid| ServerCost::between(server_before, usage_of(pid), answered));
-    let calls = samples.len();
-    Ok(LoadResult {
-        concurrency,
-        hostile_percent,
-        hostile_answered,
-        calls,
-        errors,
-        calls_per_second: calls as f64 / elapsed.as_secs_f64(),
-        latency: percentiles(&mut samples),
-        server,
-    })
+    Ok(tally.result(level.concurrency, level.hostile_percent))
 }
 
 /// A Markdown table of load results.

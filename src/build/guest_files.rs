@@ -58,6 +58,22 @@ pub const GUEST_FILES: &[GuestFile] = &[
         "glue/policy_host_ssl.py",
         "wasm-python/guest/policy_host_ssl.py"
     ),
+    guest_file!(
+        "glue/policy_host_inputs.py",
+        "wasm-python/guest/policy_host_inputs.py"
+    ),
+    guest_file!(
+        "glue/policy_host_action.py",
+        "wasm-python/guest/policy_host_action.py"
+    ),
+    guest_file!(
+        "glue/policy_host_warm_up.py",
+        "wasm-python/guest/policy_host_warm_up.py"
+    ),
+    guest_file!(
+        "glue/policy_host_snapshot.py",
+        "wasm-python/guest/policy_host_snapshot.py"
+    ),
     guest_file!("sdk/sdk/__init__.py", "sdk/__init__.py"),
     guest_file!("sdk/sdk/policy.py", "sdk/policy.py"),
 ];

@@ -105,19 +105,8 @@ impl<'a> Builder<'a> {
         let package = PolicyPackage::read(dir)?;
         let requirements = parse_requirements(&package.requirements_text())?;
         let source_hash = source_hash(&package, self.options.mortal_snapshot);
-        if !self.options.rebuild
-            && let Some(wasm) = self
-                .cache
-                .get(ArtifactKind::Component, &source_hash)
-                .map_err(io("reading the cache"))?
-            && let Ok(manifest) = manifest::read(&wasm)
-        {
-            report("unchanged: using the cached component");
-            return Ok(BuiltPolicy {
-                manifest,
-                wasm,
-                from_cache: true,
-            });
+        if let Some(built) = self.cached(&source_hash, report)? {
+            return Ok(built);
         }
         self.toolchain.ensure(report)?;
         let staging = tempfile::tempdir().map_err(io("creating a staging directory"))?;
@@ -145,16 +134,7 @@ impl<'a> Builder<'a> {
             mark_snapshot_immortal(staging.path(), &mut raw, report);
         }
         embed_bundle(staging.path(), &mut raw)?;
-        let manifest = Manifest {
-            format: manifest::FORMAT,
-            name: package.definition.name.clone(),
-            version: package.definition.version.clone(),
-            description: package.definition.description.clone(),
-            limits: package.definition.limit_overrides(),
-            breaker: package.definition.breaker_overrides(),
-            wit: WIT_PACKAGE.to_string(),
-            source_hash: source_hash.clone(),
-        };
+        let manifest = manifest_of(&package, &source_hash);
         let wasm = manifest::embed(raw, &manifest);
         self.cache
             .put(ArtifactKind::Component, &source_hash, &wasm)
@@ -168,6 +148,34 @@ impl<'a> Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// The cached component built from the same sources, unless
+    /// `--rebuild` was asked for (or the cached one does not read).
+    fn cached(
+        &self,
+        source_hash: &str,
+        report: &dyn Fn(&str),
+    ) -> Result<Option<BuiltPolicy>, BuildError> {
+        if self.options.rebuild {
+            return Ok(None);
+        }
+        let Some(wasm) = self
+            .cache
+            .get(ArtifactKind::Component, source_hash)
+            .map_err(io("reading the cache"))?
+        else {
+            return Ok(None);
+        };
+        let Ok(manifest) = manifest::read(&wasm) else {
+            return Ok(None);
+        };
+        report("unchanged: using the cached component");
+        Ok(Some(BuiltPolicy {
+            manifest,
+            wasm,
+            from_cache: true,
+        }))
+    }
+
     /// Runs componentize-py; when the policy's handler hangs the build-time
     /// warm-up inside a C call or grows memory during it, builds again with
     /// the glue warmed by a stand-in handler (the policy then only runs at
@@ -220,6 +228,21 @@ impl Builder<'_> {
 /// Appends the policy's own files (its package and its installed
 /// requirements, as the guest saw them while building) to `wasm`, for
 /// read-only access at run time (see [`crate::bundle`]).
+/// The manifest a component built from `package` carries.
+fn manifest_of(package: &PolicyPackage, source_hash: &str) -> Manifest {
+    let definition = &package.definition;
+    Manifest {
+        format: manifest::FORMAT,
+        name: definition.name.clone(),
+        version: definition.version.clone(),
+        description: definition.description.clone(),
+        limits: definition.limit_overrides(),
+        breaker: definition.breaker_overrides(),
+        wit: WIT_PACKAGE.to_string(),
+        source_hash: source_hash.to_string(),
+    }
+}
+
 fn embed_bundle(staging: &Path, wasm: &mut Vec<u8>) -> Result<(), BuildError> {
     let app = staging.join("app");
     let deps = staging.join("deps");
@@ -355,46 +378,4 @@ pub fn write_component(out_dir: &Path, built: &BuiltPolicy) -> Result<PathBuf, B
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn staging_with_glue() -> tempfile::TempDir {
-        let staging = tempfile::tempdir().unwrap();
-        std::fs::create_dir(staging.path().join("glue")).unwrap();
-        staging
-    }
-
-    #[test]
-    fn the_object_list_is_read_from_the_staged_glue() {
-        let staging = staging_with_glue();
-        let list = staging.path().join(componentize::SNAPSHOT_OBJECTS_FILE);
-        std::fs::write(&list, [1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
-        assert_eq!(
-            read_snapshot_objects(staging.path()).unwrap(),
-            [1, 2, 3, 4, 5, 6, 7, 8]
-        );
-    }
-
-    #[test]
-    fn a_missing_list_says_the_glue_wrote_none() {
-        let error = read_snapshot_objects(staging_with_glue().path()).unwrap_err();
-        assert!(
-            error.to_string().contains("the glue wrote no object list"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_list_symlinked_outside_the_staging_directory_is_not_read() {
-        let outside = tempfile::tempdir().unwrap();
-        let secret = outside.path().join("secret");
-        std::fs::write(&secret, b"host file").unwrap();
-        let staging = staging_with_glue();
-        std::os::unix::fs::symlink(
-            &secret,
-            staging.path().join(componentize::SNAPSHOT_OBJECTS_FILE),
-        )
-        .unwrap();
-        assert!(read_snapshot_objects(staging.path()).is_err());
-    }
-}
+mod tests;

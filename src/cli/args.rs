@@ -15,7 +15,7 @@ use crate::call::Phase;
 /// without a gateway with `policy-host run <dir> --phase on_request
 /// --context ctx.json`.
 #[derive(Debug, Parser)]
-#[command(name = "policy-host", version, about, long_about)]
+#[command(name = "policy-host", version, about, long_about, after_help = super::exit::help())]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -1,17 +1,18 @@
 //! `policy-host bench inproc|load`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
 use super::args::{BenchInprocArgs, BenchLoadArgs};
+use super::exit::Exit;
 use crate::bench::{inproc, load, native, workloads};
 use crate::build::Toolchain;
 use crate::cache::ArtifactCache;
-use crate::dispatch::load_policy;
+use crate::dispatch::{call_once, load_policy};
 use crate::package::{PolicyPackage, parse_requirements};
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 
@@ -71,7 +72,7 @@ struct InprocRun<'a> {
 }
 
 /// The in-process benchmark.
-pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
     // One policy at a time needs few warm slots; fewer also keep the pool's
     // reservation small enough for valgrind (wasm-python/bench-instructions.sh).
     let engine = SandboxEngine::new(EngineOptions {
@@ -110,7 +111,7 @@ pub fn inproc(args: BenchInprocArgs, cache_dir: &Path) -> anyhow::Result<ExitCod
         all.extend(results);
     }
     println!("{}", inproc::table(&all));
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 impl InprocRun<'_> {
@@ -130,6 +131,20 @@ impl InprocRun<'_> {
             Limits::default(),
             LimitOverrides::default(),
         )?;
+        // The input is checked on the server's path first: a workload the
+        // dispatcher would refuse, or a policy that fails on it, is an error
+        // here rather than a number.
+        let served_as = (
+            loaded.manifest.name.as_str(),
+            loaded.manifest.version.as_str(),
+        );
+        call_once(
+            self.engine.clone(),
+            served_as,
+            loaded.policy.clone(),
+            workload.input.clone(),
+        )
+        .with_context(|| format!("{} on the benchmark input", workload.policy))?;
         let threads: Vec<usize> = self.args.threads.iter().map(|&t| usize::from(t)).collect();
         let modes = inproc::Modes {
             ahead: !self.args.no_ahead,
@@ -166,7 +181,7 @@ impl InprocRun<'_> {
 }
 
 /// The end-to-end load benchmark against a running server.
-pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
+pub fn load(args: BenchLoadArgs) -> anyhow::Result<Exit> {
     let mut workload = workloads::samples()
         .into_iter()
         .find(|w| w.policy == args.policy)
@@ -217,5 +232,5 @@ pub fn load(args: BenchLoadArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

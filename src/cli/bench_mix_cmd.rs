@@ -1,10 +1,10 @@
 //! `policy-host bench load --mix N`: many tenants on one server of our own.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use super::args::BenchLoadArgs;
+use super::exit::Exit;
 use crate::bench::load::{self, LoadResult};
 use crate::bench::mix::{self, Server};
 use crate::bench::stats::{Resident, resident_of};
@@ -14,7 +14,7 @@ use crate::transport::proto::ExecutionRequest;
 /// Builds (once) and serves `count` mixed policies beside the samples, then
 /// measures, at each `--concurrency`, the header policy alone, the four
 /// samples interleaved, and calls spread evenly over the mixed policies.
-pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Result<Exit> {
     if count == 0 {
         anyhow::bail!("--mix needs at least one policy");
     }
@@ -60,7 +60,7 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
         "first call of a policy (loads it): {:.1} ms mean, {:.1} ms max; its second call: {:.1} ms",
         first.cold_ms, first.cold_max_ms, first.warm_ms
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 fn mib(resident: Resident) -> String {

@@ -1,10 +1,10 @@
 //! `policy-host build`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use super::args::{BuildArgs, ToolchainArgs};
+use super::exit::Exit;
 use crate::build::{BuildOptions, Builder, Deadlines, Toolchain, write_component};
 use crate::cache::ArtifactCache;
 use crate::dispatch::load_policy;
@@ -31,7 +31,7 @@ pub fn builder<'a>(args: &ToolchainArgs, cache: &'a ArtifactCache) -> Builder<'a
 }
 
 /// Builds every directory, reporting each; fails if any failed.
-pub fn run(args: BuildArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: BuildArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
     let cache = ArtifactCache::open(cache_dir)
         .map_err(|e| anyhow::anyhow!("opening the artifact cache {}: {e}", cache_dir.display()))?;
     let builder = builder(&args.toolchain, &cache);
@@ -54,10 +54,10 @@ pub fn run(args: BuildArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     if failed.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     eprintln!("{} of {total} policies failed to build", failed.len());
-    Ok(ExitCode::FAILURE)
+    Ok(Exit::Failed)
 }
 
 fn build_one(

@@ -1,11 +1,11 @@
 //! `policy-host cache`: what the artifact cache holds, and pruning it.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context;
 
 use super::args::CachePruneArgs;
+use super::exit::Exit;
 use crate::cache::ArtifactCache;
 
 fn open(cache_dir: &Path) -> anyhow::Result<ArtifactCache> {
@@ -18,7 +18,7 @@ fn mib(bytes: u64) -> String {
 }
 
 /// Prints the cache's location, limit and contents.
-pub fn info(cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn info(cache_dir: &Path) -> anyhow::Result<Exit> {
     let cache = open(cache_dir)?;
     println!("cache: {}", cache.path().display());
     println!("limit: {}", mib(cache.max_bytes()));
@@ -33,11 +33,11 @@ pub fn info(cache_dir: &Path) -> anyhow::Result<ExitCode> {
         total += usage.bytes;
     }
     println!("total: {}", mib(total));
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// Removes the least recently used artifacts until the cache fits.
-pub fn prune(args: CachePruneArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn prune(args: CachePruneArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
     let mut cache = open(cache_dir)?;
     if let Some(max_mib) = args.max_mib {
         cache = cache.with_max_bytes(max_mib.saturating_mul(1 << 20));
@@ -49,5 +49,5 @@ pub fn prune(args: CachePruneArgs, cache_dir: &Path) -> anyhow::Result<ExitCode>
         mib(evicted.bytes),
         mib(cache.max_bytes())
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

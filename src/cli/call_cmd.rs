@@ -1,17 +1,16 @@
 //! `policy-host call`: one request over the wire, the response printed.
 
-use std::process::ExitCode;
-
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use super::args::CallArgs;
+use super::exit::Exit;
 use super::json_io::{self, ContextFile};
 use crate::call::{JsonObject, Phase};
 use crate::transport::client::{WireOutcome, connect_unix, decode_response, request_to_proto};
 
 /// Sends the call and prints what came back.
-pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CallArgs) -> anyhow::Result<Exit> {
     let text = std::fs::read_to_string(&args.context)
         .with_context(|| format!("reading {}", args.context.display()))?;
     let context: ContextFile = serde_json::from_str(&text)
@@ -32,23 +31,7 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let mut request = request_to_proto(&args.request_id, &args.policy, &args.version, &input);
     request.phase = args.phase.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let response = runtime.block_on(async {
-        let mut client = connect_unix(&args.socket)
-            .await
-            .with_context(|| format!("connecting to {}", args.socket.display()))?;
-        let mut responses = client
-            .execute_stream(tokio_stream::iter([request]))
-            .await?
-            .into_inner();
-        let response = responses
-            .message()
-            .await?
-            .context("the server closed the stream without answering")?;
-        anyhow::Ok(response)
-    })?;
+    let response = send(&args.socket, request)?;
     let request_id = response.request_id.clone();
     let (printed, code) = match decode_response(response) {
         WireOutcome::Done {
@@ -60,17 +43,41 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
                 "action": action.as_ref().map_or(Value::Null, json_io::action_json),
                 "updated_metadata": updated_metadata,
             }),
-            ExitCode::SUCCESS,
+            Exit::Success,
         ),
         WireOutcome::Failed(error) => (
             json!({"request_id": request_id, "error": {"type": error.error_type, "message": error.message}}),
-            ExitCode::FAILURE,
+            Exit::Failed,
         ),
         WireOutcome::Empty => (
             json!({"request_id": request_id, "error": {"type": "empty_response"}}),
-            ExitCode::FAILURE,
+            Exit::Failed,
         ),
     };
     println!("{}", serde_json::to_string_pretty(&printed)?);
     Ok(code)
+}
+
+/// Sends `request` on one stream to the server at `socket` and waits for
+/// its one response.
+fn send(
+    socket: &std::path::Path,
+    request: crate::transport::proto::ExecutionRequest,
+) -> anyhow::Result<crate::transport::proto::ExecutionResponse> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut client = connect_unix(socket)
+            .await
+            .with_context(|| format!("connecting to {}", socket.display()))?;
+        let mut responses = client
+            .execute_stream(tokio_stream::iter([request]))
+            .await?
+            .into_inner();
+        responses
+            .message()
+            .await?
+            .context("the server closed the stream without answering")
+    })
 }

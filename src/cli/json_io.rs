@@ -14,7 +14,9 @@ use crate::call::{
     Action, CallInput, CallOutput, Exchange, HeaderChanges, Headers, JsonObject, Phase,
     PolicyMetadata, RequestView, ResponseView, SharedContext,
 };
-use crate::error::CallError;
+use crate::dispatch::CallError;
+use crate::sandbox::SandboxError;
+use crate::transport::status;
 
 /// A body in a context file: text, or `{"base64": "…"}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -169,13 +171,13 @@ pub fn error_json(error_type: &str, message: &str) -> Value {
 /// [`error_json`] for a call error; a policy's exception also carries its
 /// location and its whole Python traceback.
 pub fn call_error_json(error: &CallError) -> Value {
-    let mut value = error_json(error.error_type(), &error.to_string());
-    if let CallError::PolicyRaised {
+    let mut value = error_json(status::error_type(error), &error.to_string());
+    if let Some(SandboxError::PolicyRaised {
         kind,
         location,
         traceback,
         ..
-    } = error
+    }) = error.sandbox()
     {
         let fields = &mut value["error"];
         fields["exception"] = json!(kind);
@@ -217,12 +219,12 @@ mod tests {
 
     #[test]
     fn a_policy_exception_prints_with_its_traceback() {
-        let error = CallError::PolicyRaised {
+        let error = CallError::from(SandboxError::PolicyRaised {
             kind: "KeyError".into(),
             message: "'x'".into(),
             location: "policy.py:3".into(),
             traceback: "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n".into(),
-        };
+        });
         let value = call_error_json(&error);
         assert_eq!(value["error"]["type"], "execution_error");
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The command-line interface: argument definitions and one module per
-//! subcommand. Every subcommand returns an exit code; `main` only wires
-//! logging and maps errors.
+//! subcommand. Every subcommand returns an [`Exit`] status; `main` only
+//! wires logging and maps errors to [`Exit::Error`].
 
 pub mod args;
 mod bench_args;
@@ -9,6 +9,7 @@ mod bench_mix_cmd;
 mod build_cmd;
 mod cache_cmd;
 mod call_cmd;
+pub mod exit;
 pub mod json_io;
 mod logging;
 mod run_cmd;
@@ -18,10 +19,10 @@ mod serve_triggers;
 
 pub use args::{Cli, Command};
 
-use std::process::ExitCode;
+pub use exit::Exit;
 
 /// Runs the parsed command line.
-pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn main(cli: Cli) -> anyhow::Result<Exit> {
     logging::init(&cli.common)?;
     let cache_dir = cli
         .common
@@ -46,7 +47,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 cost.with_metrics_ns,
                 cost.with_metrics_ns - cost.without_metrics_ns
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Command::Cache(args::CacheCommand::Info) => cache_cmd::info(&cache_dir),
         Command::Cache(args::CacheCommand::Prune(args)) => cache_cmd::prune(args, &cache_dir),

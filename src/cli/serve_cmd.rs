@@ -2,12 +2,12 @@
 //! dispatcher, then serve gRPC (and metrics) until SIGTERM/SIGINT.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use super::exit::Exit;
 use super::serve_args::{OperatorArgs, ServeArgs};
 use super::serve_triggers;
 use crate::cache::ArtifactCache;
@@ -19,7 +19,7 @@ use crate::sandbox::{Ceilings, EngineOptions, LimitOverrides, Limits, SandboxEng
 use crate::transport::{ServerConfig, StreamOptions, bind_unix_socket, serve};
 
 /// Loads the policies and serves until SIGTERM/SIGINT.
-pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let workers = args.workers.max(1);
     let ops = &args.operator;
@@ -75,7 +75,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// The dispatcher over `registry`, with the operator's queue bound,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::CallError;
+use crate::dispatch::CallError;
 
 /// Queued calls allowed per worker by default: at the ~0.2 ms a header
 /// policy takes, 256 per worker is ~50 ms of queue, a tenth of the default
@@ -168,7 +168,7 @@ mod tests {
         let mut first = admission.enter().unwrap();
         let _second = admission.enter().unwrap();
         let refused = admission.enter().err().unwrap();
-        assert_eq!(refused.error_type(), "overloaded");
+        assert_eq!(refused.kind(), "overloaded");
         assert!(refused.to_string().contains("--max-queued 2"), "{refused}");
         assert_eq!((admission.queued(), admission.in_flight()), (2, 2));
         first.start();
@@ -184,7 +184,7 @@ mod tests {
         let deadline = Duration::from_millis(100);
         assert!(Admission::check_wait(Duration::from_millis(100), deadline).is_ok());
         let late = Admission::check_wait(Duration::from_millis(150), deadline).unwrap_err();
-        assert_eq!(late.error_type(), "timeout");
+        assert_eq!(late.kind(), "queue_timeout");
         assert!(late.to_string().contains("150 ms in the queue"), "{late}");
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::workers::WorkerState;
 use crate::call::{CallInput, CallOutput};
-use crate::error::CallError;
+use crate::dispatch::CallError;
 use crate::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine, SpentInstance};
 
 /// One sandbox worker's state.
@@ -63,7 +63,7 @@ impl SandboxWorker {
         self.last = Some(policy.clone());
         let (result, spent) = policy.call_ready(&self.engine, ready, input);
         self.spent = Some(spent);
-        result.map(|mut output| {
+        result.map_err(CallError::from).map(|mut output| {
             output.stats.record_instantiation(on_path);
             output
         })

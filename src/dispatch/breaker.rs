@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::CallError;
+use crate::dispatch::CallError;
+use crate::sandbox::SandboxError;
 
 /// When a breaker opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,13 +250,10 @@ impl Breaker {
     fn verdict<T>(&self, result: &Result<T, CallError>) -> Verdict {
         match result {
             Ok(_) => Verdict::Healthy,
-            Err(
-                CallError::DeadlineExceeded { .. }
-                | CallError::FuelExhausted { .. }
-                | CallError::MemoryLimit { .. }
-                | CallError::Trapped(_),
-            ) => Verdict::Trips,
-            Err(CallError::PolicyRaised { .. } | CallError::InvalidResult(_)) => {
+            Err(CallError::Sandbox(error)) if error.is_limit_or_crash() => Verdict::Trips,
+            Err(CallError::Sandbox(
+                SandboxError::PolicyRaised { .. } | SandboxError::InvalidResult(_),
+            )) => {
                 if self.settings.count_raises {
                     Verdict::Trips
                 } else {

@@ -1,7 +1,7 @@
 //! Caps on what one call may carry, checked before any sandbox work.
 
 use crate::call::{CallInput, Exchange, JsonObject};
-use crate::error::CallError;
+use crate::dispatch::CallError;
 
 /// Caps on what one call may carry, checked before any sandbox work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +107,7 @@ mod tests {
             error.to_string(),
             "invalid request: the body is 11 bytes, over the 10-byte cap"
         );
-        assert_eq!(error.error_type(), "invalid_request");
+        assert_eq!(error.kind(), "invalid_request");
         assert!(
             check_caps(&input(0, 3), &caps)
                 .unwrap_err()

@@ -29,8 +29,8 @@ use super::workers::WorkerPool;
 use crate::call::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
-use crate::error::CallError;
-use crate::sandbox::SandboxEngine;
+use crate::dispatch::CallError;
+use crate::sandbox::{SandboxEngine, SandboxError};
 
 /// How many sandbox worker threads run calls, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,24 @@ pub struct Invocation {
     pub policy: PolicyMetadata,
     /// The policy's params.
     pub params: JsonObject,
+}
+
+impl Invocation {
+    /// The invocation of `name` `version` with a call input built by the
+    /// caller (the CLI, tests): what the transport would hand over for the
+    /// same request.
+    pub fn of(request_id: &str, name: &str, version: &str, input: CallInput) -> Self {
+        Invocation {
+            request_id: request_id.to_string(),
+            policy_name: name.to_string(),
+            policy_version: version.to_string(),
+            phase: input.phase.as_str().to_string(),
+            exchange: Some(input.exchange),
+            shared: input.shared,
+            policy: input.policy,
+            params: input.params,
+        }
+    }
 }
 
 /// Routes calls to policies and runs them on worker threads.
@@ -230,7 +248,7 @@ impl Dispatcher {
         let found = call
             .phase
             .parse::<Phase>()
-            .map_err(|_| CallError::UnknownPhase(call.phase.clone()))
+            .map_err(CallError::UnknownPhase)
             .and_then(|phase| {
                 let entry = registry
                     .lookup(&call.policy_name, &call.policy_version)
@@ -360,10 +378,11 @@ fn check_phase(policy: &crate::sandbox::CompiledPolicy, phase: Phase) -> Result<
     if policy.implements(phase) {
         return Ok(());
     }
-    Err(CallError::PhaseNotImplemented {
+    Err(SandboxError::PhaseNotImplemented {
         policy: policy.label().to_string(),
         phase,
-    })
+    }
+    .into())
 }
 
 fn context_name(phase: Phase) -> &'static str {

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::metrics::PolicyLabels;
-use crate::error::CallError;
+use crate::dispatch::CallError;
+use crate::sandbox::SandboxError;
 
 /// Failure lines logged per policy version per window.
 pub const PER_WINDOW: u32 = 10;
@@ -66,18 +67,18 @@ pub fn log_failure(budget: &LogBudget, request_id: &str, label: &str, error: &Ca
         return;
     };
     let PolicyLabels { policy, version } = PolicyLabels::of(label);
-    let error_type = error.error_type();
-    if let CallError::PolicyRaised { traceback, .. } = error {
+    let kind = error.kind();
+    if let Some(SandboxError::PolicyRaised { traceback, .. }) = error.sandbox() {
         // Debug-formatted: the traceback stays on the record's one line.
         tracing::warn!(
             target: "policy",
-            %request_id, %policy, %version, error_type, suppressed, traceback = ?traceback,
+            %request_id, %policy, %version, kind, suppressed, traceback = ?traceback,
             "call failed: {error}"
         );
     } else {
         tracing::warn!(
             target: "policy",
-            %request_id, %policy, %version, error_type, suppressed,
+            %request_id, %policy, %version, kind, suppressed,
             "call failed: {error}"
         );
     }

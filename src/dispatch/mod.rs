@@ -7,10 +7,12 @@ pub mod ahead;
 pub mod breaker;
 pub mod caps;
 pub mod dispatcher;
+pub mod error;
 pub mod failure_log;
 pub mod loader;
 pub mod metrics;
 pub mod observe;
+pub mod one_shot;
 pub mod registry;
 pub mod reload;
 pub mod resident;
@@ -21,10 +23,12 @@ pub use admission::{StreamPermits, default_max_queued};
 pub use breaker::{BreakerOverrides, BreakerSettings, BreakerState};
 pub use caps::{InputCaps, check_caps};
 pub use dispatcher::{DEFAULT_WAKE_SLICE, Dispatcher, Invocation, PendingCall, WorkerOptions};
+pub use error::CallError;
 pub use loader::{
     DirectoryOptions, LoadPolicyError, LoadedDirectory, LoadedPolicy, load_policy, scan_directory,
 };
 pub use metrics::Metrics;
+pub use one_shot::call_once;
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};
 pub use reload::{ReloadReport, Reloader};
 pub use resident::{EntryMeta, FileStamp, Load, PolicyEntry};

@@ -11,7 +11,7 @@ use super::failure_log::{LogBudget, log_failure};
 use super::metrics::Metrics;
 use super::resident::PolicyEntry;
 use crate::call::CallOutput;
-use crate::error::CallError;
+use crate::dispatch::CallError;
 
 /// The breaker settings, the metrics (when on), and the log budget of calls
 /// that name no policy.
@@ -49,7 +49,7 @@ impl CallObserver {
     /// `name@version` it asked for.
     pub fn rejected(&self, request_id: &str, asked: &str, error: &CallError) {
         if let Some(metrics) = &self.metrics {
-            metrics.rejected(error.error_type());
+            metrics.rejected(error.kind());
         }
         log_failure(&self.unmatched, request_id, asked, error);
     }
@@ -122,7 +122,7 @@ impl CallObserver {
     /// in [`PolicyMetrics::ran`](super::metrics::PolicyMetrics::ran)).
     fn failed(&self, entry: &PolicyEntry, request_id: &str, error: &CallError) {
         if let Some(metrics) = &self.metrics {
-            metrics.failed(entry.metrics(metrics), error.error_type());
+            metrics.failed(entry.metrics(metrics), error.kind());
         }
         log_failure(entry.log_budget(), request_id, entry.label(), error);
     }

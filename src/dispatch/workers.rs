@@ -10,18 +10,16 @@
 //! A job goes to the worker that became idle last. Under light load one or
 //! two workers then take every call with their caches warm, instead of the
 //! calls going round all workers (a worker that has been idle longest has
-//! the coldest caches). Measured end to end at one call in flight: p50
-//! 538–542 → 481–492 µs (BENCHMARKS.md, session 6).
+//! the coldest caches); docs/benchmarks-history.md, session 6, has the
+//! measurement.
 //!
 //! With a wake slice set, a worker that goes to sleep while at least
 //! [`LIGHT_LOAD_IDLE_PEERS`] other workers are idle asks the kernel for that
 //! short time slice ([`super::wake_slice`]), and goes back to the default
 //! slice when its job is done. At light load the woken worker then
-//! preempts another worker's after-call work instead of waiting behind it
-//! (one call in flight: p50 −10 to −11 % in two A/B series, −3 % in a
-//! busier one); under load no worker asks, because preempting one another
-//! there only adds context switches (16 in flight, short slices on every
-//! wake-up: −8 % calls/s). BENCHMARKS.md, session 7.
+//! preempts another worker's after-call work instead of waiting behind it;
+//! under load no worker asks, because preempting one another there only
+//! adds context switches (docs/benchmarks-history.md, session 7).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -149,7 +149,7 @@ const WASMTIME_PATCHES: &str = env!("POLICY_HOST_WASMTIME_PATCHES");
 
 /// Set (to anything) to leave transparent huge pages on for this process,
 /// which makes every memory reset scan its slot (the A/B switch for patch
-/// 0006 in BENCHMARKS.md; also for hosts that want huge pages).
+/// 0006 in docs/benchmarks-history.md; also for hosts that want huge pages).
 pub const ALLOW_THP_ENV: &str = "POLICY_HOST_ALLOW_THP";
 
 /// Set (to anything) to have Wasmtime write `/tmp/perf-<pid>.map`, so that

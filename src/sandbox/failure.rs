@@ -3,10 +3,10 @@
 use wasmtime::Trap;
 
 use super::bindings::Failure;
+use super::error::SandboxError;
 use super::host::clocks::SleepPastDeadline;
 use super::limits::Limits;
 use crate::call::Phase;
-use crate::error::CallError;
 
 /// Fuel Python burns per millisecond on this class of machine (~12 k per µs);
 /// used only to explain fuel budgets in error messages.
@@ -20,21 +20,21 @@ pub struct StoreFacts {
     pub stderr_tail: String,
 }
 
-fn crashed(what: String, facts: &StoreFacts) -> CallError {
+fn crashed(what: String, facts: &StoreFacts) -> SandboxError {
     if facts.stderr_tail.is_empty() {
-        CallError::Trapped(what)
+        SandboxError::Trapped(what)
     } else {
-        CallError::Trapped(format!("{what}; guest stderr: {}", facts.stderr_tail))
+        SandboxError::Trapped(format!("{what}; guest stderr: {}", facts.stderr_tail))
     }
 }
 
 /// Classifies a trap or host error that ended a call (or its instantiation).
-pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -> CallError {
+pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -> SandboxError {
     if let Some(trap) = error.downcast_ref::<Trap>() {
         match trap {
             Trap::OutOfFuel => return fuel_exhausted(limits),
             Trap::Interrupt => {
-                return CallError::DeadlineExceeded {
+                return SandboxError::DeadlineExceeded {
                     timeout: limits.timeout,
                 };
             }
@@ -46,7 +46,7 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
         }
     }
     if error.downcast_ref::<SleepPastDeadline>().is_some() {
-        return CallError::DeadlineExceeded {
+        return SandboxError::DeadlineExceeded {
             timeout: limits.timeout,
         };
     }
@@ -63,12 +63,12 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
         );
     }
     if hostcall_fuel_exhausted(error) {
-        return CallError::InvalidResult(format!(
+        return SandboxError::InvalidResult(format!(
             "the policy handed the host more than {} MiB at once (a result that large cannot be sent either)",
             crate::sandbox::state::MAX_HOSTCALL_BYTES >> 20
         ));
     }
-    CallError::Internal(format!("{error:#}"))
+    SandboxError::Internal(format!("{error:#}"))
 }
 
 /// Whether lifting a value out of the guest ran out of hostcall fuel
@@ -89,35 +89,35 @@ pub fn from_guest(
     phase: Phase,
     limits: &Limits,
     facts: &StoreFacts,
-) -> CallError {
+) -> SandboxError {
     match failure {
-        Failure::NotImplemented => CallError::PhaseNotImplemented {
+        Failure::NotImplemented => SandboxError::PhaseNotImplemented {
             policy: policy.to_string(),
             phase,
         },
         Failure::Raised(raised) if raised.kind == "MemoryError" && facts.memory_refused => {
             memory_limit(limits)
         }
-        Failure::Raised(raised) => CallError::PolicyRaised {
+        Failure::Raised(raised) => SandboxError::PolicyRaised {
             kind: raised.kind,
             message: raised.message,
             location: raised.location,
             traceback: raised.traceback,
         },
-        Failure::InvalidInput(message) => CallError::InvalidInput(message),
-        Failure::InvalidAction(message) => CallError::InvalidResult(message),
+        Failure::InvalidInput(message) => SandboxError::InvalidInput(message),
+        Failure::InvalidAction(message) => SandboxError::InvalidResult(message),
     }
 }
 
-fn fuel_exhausted(limits: &Limits) -> CallError {
-    CallError::FuelExhausted {
+fn fuel_exhausted(limits: &Limits) -> SandboxError {
+    SandboxError::FuelExhausted {
         budget: limits.fuel,
         approx_ms: limits.fuel / FUEL_PER_MS,
     }
 }
 
-fn memory_limit(limits: &Limits) -> CallError {
-    CallError::MemoryLimit {
+fn memory_limit(limits: &Limits) -> SandboxError {
+    SandboxError::MemoryLimit {
         limit_bytes: limits.memory_bytes,
     }
 }
@@ -142,25 +142,25 @@ mod tests {
             &limits,
             &facts(false),
         );
-        assert_eq!(fuel.error_type(), "fuel_exhausted");
+        assert!(matches!(fuel, SandboxError::FuelExhausted { .. }));
         let epoch = from_trap(
             &wasmtime::Error::new(Trap::Interrupt),
             &limits,
             &facts(false),
         );
-        assert_eq!(epoch.error_type(), "timeout");
+        assert!(matches!(epoch, SandboxError::DeadlineExceeded { .. }));
         let oom = from_trap(
             &wasmtime::Error::new(Trap::UnreachableCodeReached),
             &limits,
             &facts(true),
         );
-        assert_eq!(oom.error_type(), "memory_limit");
+        assert!(matches!(oom, SandboxError::MemoryLimit { .. }));
         let crash = from_trap(
             &wasmtime::Error::new(Trap::UnreachableCodeReached),
             &limits,
             &facts(false),
         );
-        assert_eq!(crash.error_type(), "sandbox_trap");
+        assert!(matches!(crash, SandboxError::Trapped(_)));
     }
 
     #[test]
@@ -175,8 +175,8 @@ mod tests {
         };
         let limits = Limits::default();
         let hit = from_guest(raised(), "p@v1", Phase::OnRequest, &limits, &facts(true));
-        assert_eq!(hit.error_type(), "memory_limit");
+        assert!(matches!(hit, SandboxError::MemoryLimit { .. }));
         let own = from_guest(raised(), "p@v1", Phase::OnRequest, &limits, &facts(false));
-        assert_eq!(own.error_type(), "execution_error");
+        assert!(matches!(own, SandboxError::PolicyRaised { .. }));
     }
 }

@@ -2,24 +2,27 @@
 //! fresh, limited store and instance for every call.
 //!
 //! Nothing here knows about gRPC; callers hand in a [`crate::call::CallInput`]
-//! and get a [`crate::call::CallOutput`] or a [`crate::error::CallError`].
+//! and get a [`crate::call::CallOutput`] or a [`SandboxError`].
 
 pub mod bindings;
 pub mod compile;
 pub mod compile_cache;
 pub mod engine;
+pub mod error;
 mod failure;
 pub mod guest_json;
 mod header_rules;
 pub mod host;
 pub mod limits;
 pub mod policy;
+pub mod reused;
 pub mod shared;
 pub mod split;
 pub mod state;
 
 pub use compile::{CompileError, CompileSource, load_component};
 pub use engine::{EngineOptions, SandboxEngine};
+pub use error::SandboxError;
 pub use limits::{Ceilings, LimitOverrides, Limits};
 pub use policy::{CompiledPolicy, GuestDescription, LoadError, ReadyInstance, SpentInstance};
 pub use shared::{PolicyCode, load_policy_code};

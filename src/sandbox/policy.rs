@@ -7,6 +7,7 @@ use wasmtime::Store;
 
 use super::bindings::{Policy, PolicyPre};
 use super::engine::SandboxEngine;
+use super::error::SandboxError;
 use super::failure::{self, StoreFacts};
 use super::guest_json;
 use super::limits::Limits;
@@ -14,7 +15,6 @@ use super::shared::{Overrides, PolicyCode};
 use super::state::HostState;
 use crate::bundle::Mount;
 use crate::call::{CallInput, CallOutput, CallStats, Phase, micros};
-use crate::error::CallError;
 
 /// What the guest glue reported about the policy module.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -24,9 +24,6 @@ pub struct GuestDescription {
     /// `functions` (on_request/on_response) or `factory` (deprecated get_policy).
     pub entry: String,
 }
-
-/// Calls one instance serves in [`CompiledPolicy::time_reused_instance`].
-pub const REUSED_CALLS_PER_INSTANCE: usize = 32;
 
 /// A policy ready to run: its pre-linked component and its limits.
 pub struct CompiledPolicy {
@@ -107,10 +104,13 @@ impl CompiledPolicy {
 
     /// A new store and instance; the call's input comes later
     /// ([`HostState::begin_call`]).
-    fn instantiate(&self, engine: &SandboxEngine) -> Result<(Store<HostState>, Policy), CallError> {
+    pub(super) fn instantiate(
+        &self,
+        engine: &SandboxEngine,
+    ) -> Result<(Store<HostState>, Policy), SandboxError> {
         let state =
             HostState::new(&self.limits, self.label.clone(), &self.mounts).map_err(|error| {
-                CallError::Internal(format!("opening the policy's files: {error:#}"))
+                SandboxError::Internal(format!("opening the policy's files: {error:#}"))
             })?;
         let mut store = Store::new(engine.engine(), state);
         if let Some(overrides) = &self.overrides {
@@ -129,7 +129,11 @@ impl CompiledPolicy {
 
     /// Runs one call on a new store and a never-used instance, dropped
     /// before this returns.
-    pub fn call(&self, engine: &SandboxEngine, input: CallInput) -> Result<CallOutput, CallError> {
+    pub fn call(
+        &self,
+        engine: &SandboxEngine,
+        input: CallInput,
+    ) -> Result<CallOutput, SandboxError> {
         let started = Instant::now();
         let ready = self.prepare(engine)?;
         let instantiated = started.elapsed();
@@ -145,7 +149,7 @@ impl CompiledPolicy {
     /// [`CompiledPolicy::call_ready`]. Nothing of any call is in it: the
     /// call's input, fuel and deadline are set when the call begins, so an
     /// instance may be made ahead of time (off the call's critical path).
-    pub fn prepare(&self, engine: &SandboxEngine) -> Result<ReadyInstance, CallError> {
+    pub fn prepare(&self, engine: &SandboxEngine) -> Result<ReadyInstance, SandboxError> {
         let (mut store, bindings) = self.instantiate(engine)?;
         self.run_first_export_setup(&mut store, &bindings)?;
         Ok(ReadyInstance {
@@ -167,7 +171,7 @@ impl CompiledPolicy {
         &self,
         store: &mut Store<HostState>,
         bindings: &Policy,
-    ) -> Result<(), CallError> {
+    ) -> Result<(), SandboxError> {
         match call_describe(store, bindings) {
             Ok(_) => Ok(()),
             Err(error) => Err(failure::from_trap(&error, &self.limits, &facts(store))),
@@ -186,7 +190,7 @@ impl CompiledPolicy {
         engine: &SandboxEngine,
         ready: ReadyInstance,
         input: CallInput,
-    ) -> (Result<CallOutput, CallError>, SpentInstance) {
+    ) -> (Result<CallOutput, SandboxError>, SpentInstance) {
         assert!(
             Arc::ptr_eq(&ready.policy, &self.label),
             "an instance of {} was handed to {}",
@@ -202,13 +206,13 @@ impl CompiledPolicy {
         (result, SpentInstance { _store: store })
     }
 
-    fn run(
+    pub(super) fn run(
         &self,
         engine: &SandboxEngine,
         store: &mut Store<HostState>,
         bindings: &Policy,
         input: CallInput,
-    ) -> Result<CallOutput, CallError> {
+    ) -> Result<CallOutput, SandboxError> {
         let started = Instant::now();
         let phase = input.phase;
         store
@@ -237,38 +241,14 @@ impl CompiledPolicy {
             Err(error) => return Err(failure::from_trap(&error, &self.limits, &facts)),
         };
         let action = guest_json::parse_action(&outcome.action, outcome.body, phase)
-            .map_err(CallError::InvalidResult)?;
+            .map_err(SandboxError::InvalidResult)?;
         let updated_metadata =
-            guest_json::parse_metadata(&outcome.metadata).map_err(CallError::InvalidResult)?;
+            guest_json::parse_metadata(&outcome.metadata).map_err(SandboxError::InvalidResult)?;
         Ok(CallOutput {
             action,
             updated_metadata,
             stats: self.stats(store, started),
         })
-    }
-
-    /// Benchmark support, never used to serve: runs `input` `calls` times on
-    /// reused instances (state carries over between calls) and returns each
-    /// call's duration. This is the floor a fresh instance is compared with.
-    /// Each instance serves [`REUSED_CALLS_PER_INSTANCE`] calls and is then
-    /// replaced, untimed: host calls' buffers stay in guest memory until the
-    /// instance goes, so one instance would run out of memory on big bodies.
-    pub fn time_reused_instance(
-        &self,
-        engine: &SandboxEngine,
-        input: &CallInput,
-        calls: usize,
-    ) -> Result<Vec<std::time::Duration>, CallError> {
-        let mut durations = Vec::with_capacity(calls);
-        while durations.len() < calls {
-            let (mut store, bindings) = self.instantiate(engine)?;
-            for _ in 0..REUSED_CALLS_PER_INSTANCE.min(calls - durations.len()) {
-                let started = Instant::now();
-                self.run(engine, &mut store, &bindings, input.clone())?;
-                durations.push(started.elapsed());
-            }
-        }
-        Ok(durations)
     }
 
     fn stats(&self, store: &Store<HostState>, started: Instant) -> CallStats {
@@ -329,8 +309,8 @@ fn report_dropped_logs(store: &Store<HostState>) {
     }
 }
 
-fn internal(error: wasmtime::Error) -> CallError {
-    CallError::Internal(format!("{error:#}"))
+fn internal(error: wasmtime::Error) -> SandboxError {
+    SandboxError::Internal(format!("{error:#}"))
 }
 
 /// Why a component could not be made ready to run.

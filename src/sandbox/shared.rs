@@ -14,7 +14,7 @@
 //! Stock Wasmtime has no overrides: every policy then loads whole.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
@@ -36,7 +36,7 @@ pub struct PolicyCode {
 /// The per-store module overrides that make the shared runtime one policy.
 #[cfg(feature = "patched-wasmtime")]
 #[derive(Clone)]
-pub struct Overrides(Arc<[wasmtime::ModuleOverride]>);
+pub struct Overrides(std::sync::Arc<[wasmtime::ModuleOverride]>);
 
 /// Stock builds never share a runtime, so no value of this type exists.
 #[cfg(not(feature = "patched-wasmtime"))]
@@ -49,7 +49,10 @@ impl Overrides {
         #[cfg(feature = "patched-wasmtime")]
         store.set_module_overrides(Some(self.0.clone()));
         #[cfg(not(feature = "patched-wasmtime"))]
-        match *self {}
+        {
+            let _ = store;
+            match *self {}
+        }
     }
 }
 
@@ -95,7 +98,7 @@ impl RuntimeSet {
 }
 
 /// Set (to anything) to load every policy whole, each with its own
-/// compiled copy of the runtime (the A/B switch for BENCHMARKS.md).
+/// compiled copy of the runtime (the A/B switch of `bench load --mix`).
 pub const NO_SHARED_RUNTIME_ENV: &str = "POLICY_HOST_NO_SHARED_RUNTIME";
 
 /// Loads `wasm`'s machine code: on the shared runtime when its layout

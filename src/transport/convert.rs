@@ -13,8 +13,8 @@ use crate::call::{
     Action, CallOutput, Exchange, HeaderChanges, Headers, JsonObject, PolicyMetadata, RequestView,
     ResponseView, SharedContext,
 };
+use crate::dispatch::CallError;
 use crate::dispatch::Invocation;
-use crate::error::CallError;
 
 /// Nesting beyond which Struct values are cut (to `null`) when converted.
 const MAX_STRUCT_DEPTH: usize = 64;

@@ -138,6 +138,24 @@ async fn serve_health_only(
     Ok(())
 }
 
+/// Waits for `stop`, then tells health checkers and every stream that the
+/// server is draining.
+async fn announce_stop(
+    stop: impl Future<Output = ()>,
+    health: tonic_health::server::HealthReporter,
+    stopping: watch::Sender<bool>,
+) {
+    stop.await;
+    tracing::info!("stopping: no new streams; draining in-flight calls");
+    health
+        .set_not_serving::<PythonExecutorServiceServer<ExecutorService>>()
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stopping.send(true);
+}
+
 async fn wait_until(mut flag: watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
@@ -178,17 +196,7 @@ pub async fn serve(
         let health_only = Server::builder().add_service(health_service.clone());
         serve_health_only(address, health_only, shutdown.clone()).await?;
     }
-    let controller = tokio::spawn(async move {
-        stop.await;
-        tracing::info!("stopping: no new streams; draining in-flight calls");
-        health
-            .set_not_serving::<PythonExecutorServiceServer<ExecutorService>>()
-            .await;
-        health
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
-        let _ = stopping.send(true);
-    });
+    let controller = tokio::spawn(announce_stop(stop, health, stopping));
     let servers = async move {
         match tcp {
             Some(tcp) => tokio::try_join!(unix, tcp).map(|_| ()),

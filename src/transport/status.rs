@@ -8,10 +8,21 @@
 use tonic::Status;
 
 use super::proto;
-use crate::error::CallError;
+use crate::dispatch::CallError;
+use crate::sandbox::SandboxError;
 
-/// `error_type` for a response over the size cap.
-pub const RESPONSE_TOO_LARGE: &str = "response_too_large";
+/// The `error_type` the wire contract carries for `error` (SPEC §1): the
+/// call's kind ([`CallError::kind`]), except where the old executor's
+/// clients expect its names: `execution_error` for a raise, `timeout` for a
+/// deadline whether it passed in the sandbox or in the queue.
+pub fn error_type(error: &CallError) -> &'static str {
+    match error {
+        CallError::Sandbox(SandboxError::PolicyRaised { .. }) => "execution_error",
+        CallError::Sandbox(SandboxError::DeadlineExceeded { .. })
+        | CallError::QueueTimeout { .. } => "timeout",
+        other => other.kind(),
+    }
+}
 
 /// The wire response for a failed call.
 pub fn error_response(
@@ -24,13 +35,13 @@ pub fn error_response(
         request_id,
         policy_name,
         policy_version,
-        error.error_type(),
+        error_type(error),
         error.to_string(),
     )
 }
 
 /// An `ExecutionError` response with an explicit type and message.
-pub fn execution_error(
+fn execution_error(
     request_id: String,
     policy_name: &str,
     policy_version: &str,
@@ -70,7 +81,12 @@ mod tests {
 
     #[test]
     fn errors_carry_type_message_and_policy() {
-        let response = error_response("r1".into(), "p", "v1", &CallError::UnknownPhase("x".into()));
+        let response = error_response(
+            "r1".into(),
+            "p",
+            "v1",
+            &crate::call::UnknownPhase("x".into()).into(),
+        );
         assert_eq!(response.request_id, "r1");
         let Some(proto::execution_response::Result::Error(error)) = response.result else {
             panic!()
@@ -79,5 +95,27 @@ mod tests {
         assert_eq!(error.policy_name, "p");
         assert_eq!(error.policy_version, "v1");
         assert!(error.message.contains("\"x\""));
+    }
+
+    #[test]
+    fn legacy_names_are_kept_for_legacy_cases() {
+        let raised = CallError::from(SandboxError::PolicyRaised {
+            kind: "KeyError".into(),
+            message: "'x'".into(),
+            location: String::new(),
+            traceback: String::new(),
+        });
+        assert_eq!(error_type(&raised), "execution_error");
+        let deadline = CallError::from(SandboxError::DeadlineExceeded {
+            timeout: std::time::Duration::from_millis(250),
+        });
+        assert_eq!(error_type(&deadline), "timeout");
+        let queued = CallError::QueueTimeout {
+            waited: std::time::Duration::from_millis(300),
+            timeout: std::time::Duration::from_millis(250),
+        };
+        assert_eq!(error_type(&queued), "timeout");
+        let large = CallError::ResponseTooLarge { size: 9, cap: 8 };
+        assert_eq!(error_type(&large), "response_too_large");
     }
 }

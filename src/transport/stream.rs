@@ -25,8 +25,8 @@ use tonic::{Status, Streaming};
 use super::proto::{ExecutionRequest, ExecutionResponse};
 use super::{convert, status};
 use crate::call::{CallOutput, Phase};
+use crate::dispatch::CallError;
 use crate::dispatch::{Dispatcher, StreamPermits};
-use crate::error::CallError;
 
 /// Per-stream limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,13 @@ async fn run(
             Err(cause) => break StreamEnd::BadFrame(cause),
         }
     };
+    finish(end, calls, &responses).await;
+}
+
+/// Ends a stream whose reading loop stopped: cancels the waiting calls if
+/// the client went away, else lets every call answer, then sends the
+/// closing status (an undecodable frame, shutdown) if there is one.
+async fn finish(end: StreamEnd, mut calls: JoinSet<()>, responses: &Responses) {
     if matches!(end, StreamEnd::ClientGone) {
         tracing::debug!(
             cancelled = calls.len(),
@@ -195,7 +202,7 @@ impl CallTag {
             })?;
             tracing::trace!(%request_id, us, "answered");
             convert::success(request_id.clone(), phase, output).inspect_err(|error| {
-                tracing::warn!(%request_id, policy = %name, %version, error_type = error.error_type(), "the call's result cannot be sent: {error}");
+                tracing::warn!(%request_id, policy = %name, %version, error_type = status::error_type(error), "the call's result cannot be sent: {error}");
             })
         });
         let response = match encoded {
@@ -243,13 +250,6 @@ fn within_size_cap(
         return response;
     }
     tracing::warn!(request_id = %response.request_id, policy = %name, size, cap, "response over the size cap");
-    status::execution_error(
-        response.request_id,
-        name,
-        version,
-        status::RESPONSE_TOO_LARGE,
-        format!(
-            "the policy's result is {size} bytes, over the {cap}-byte response cap (the client would reject it)"
-        ),
-    )
+    let error = CallError::ResponseTooLarge { size, cap };
+    status::error_response(response.request_id, name, version, &error)
 }

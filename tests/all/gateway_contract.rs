@@ -151,7 +151,12 @@ async fn a_raised_exception_is_one_line_on_the_wire_and_a_traceback_in_the_log()
         !line.contains('\x1b'),
         "no terminal colours in a piped log: {line}"
     );
-    for expected in ["WARN", "policy=probe", "version=v1", "execution_error"] {
+    for expected in [
+        "WARN",
+        "policy=probe",
+        "version=v1",
+        "kind=\"policy_raised\"",
+    ] {
         assert!(line.contains(expected), "{expected}: {line}");
     }
     for expected in [

@@ -12,8 +12,9 @@ use policy_host::call::{
     Action, CallInput, CallOutput, Exchange, Headers, JsonObject, Phase, PolicyMetadata,
     RequestChanges, RequestView, ResponseView, SharedContext,
 };
+use policy_host::dispatch::CallError;
 use policy_host::dispatch::load_policy;
-use policy_host::error::CallError;
+use policy_host::sandbox::SandboxError;
 use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use serde_json::Value;
 use wasmtime::Store;
@@ -168,7 +169,7 @@ impl Harness {
     }
 
     /// Calls `name` with `input`.
-    pub fn call(&self, name: &str, input: CallInput) -> Result<CallOutput, CallError> {
+    pub fn call(&self, name: &str, input: CallInput) -> Result<CallOutput, SandboxError> {
         self.policy(name).call(&self.engine, input)
     }
 }
@@ -312,4 +313,22 @@ pub fn core_store(engine: &SandboxEngine) -> Store<()> {
     store.set_fuel(10_000_000).unwrap();
     store.set_epoch_deadline(1_000);
     store
+}
+
+/// The wire's `error_type` for an error, as the transport names it.
+pub trait WireType {
+    /// `error_type` in the wire contract (SPEC §1).
+    fn error_type(&self) -> &'static str;
+}
+
+impl WireType for CallError {
+    fn error_type(&self) -> &'static str {
+        policy_host::transport::status::error_type(self)
+    }
+}
+
+impl WireType for SandboxError {
+    fn error_type(&self) -> &'static str {
+        policy_host::transport::status::error_type(&CallError::Sandbox(self.clone()))
+    }
 }

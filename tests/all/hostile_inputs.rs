@@ -212,7 +212,7 @@ proptest! {
         match runtime.block_on(dispatcher.execute(call)) {
             Ok(_) => {}
             Err(error) => {
-                let kind = error.error_type();
+                let kind = crate::harness::WireType::error_type(&error);
                 prop_assert!(
                     ["unknown_phase", "invalid_request", "execution_error", "invalid_result"].contains(&kind),
                     "unexpected {}: {}", kind, error

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use policy_host::call::Headers;
-use policy_host::error::CallError;
-use policy_host::sandbox::LimitOverrides;
+use policy_host::sandbox::{LimitOverrides, SandboxError};
 use serde_json::json;
 
-use crate::harness::{harness, params, request, set_header};
+use crate::harness::{WireType, harness, params, request, set_header};
 
 fn probe(what: serde_json::Value) -> policy_host::call::CallInput {
     request(Headers::new(), None, params(what))
@@ -38,7 +37,7 @@ fn an_infinite_loop_stops_by_fuel() {
     assert!(
         matches!(
             error,
-            CallError::FuelExhausted {
+            SandboxError::FuelExhausted {
                 budget: 50_000_000,
                 ..
             }
@@ -65,7 +64,7 @@ fn an_infinite_loop_stops_by_deadline_when_fuel_is_plentiful() {
         .unwrap_err();
     assert_eq!(
         error,
-        CallError::DeadlineExceeded {
+        SandboxError::DeadlineExceeded {
             timeout: Duration::from_millis(200)
         }
     );
@@ -124,7 +123,7 @@ fn a_500_mib_allocation_hits_the_memory_limit() {
         .unwrap_err();
     assert_eq!(
         error,
-        CallError::MemoryLimit {
+        SandboxError::MemoryLimit {
             limit_bytes: 64 * 1024 * 1024
         }
     );
@@ -181,7 +180,7 @@ fn deep_recursion_is_a_python_error_not_a_crash() {
         .call("probe", probe(json!({"do": "recurse"})))
         .unwrap_err();
     assert!(
-        matches!(&error, CallError::PolicyRaised { kind, .. } if kind == "RecursionError")
+        matches!(&error, SandboxError::PolicyRaised { kind, .. } if kind == "RecursionError")
             || error.error_type() == "sandbox_trap",
         "{error:?}"
     );

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use policy_host::call::{CallInput, CallOutput};
+use policy_host::dispatch::CallError;
 use policy_host::dispatch::{Dispatcher, InputCaps, Invocation, PolicyRegistry, WorkerOptions};
-use policy_host::error::CallError;
 use policy_host::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine};
 use serde_json::json;
 
@@ -16,16 +16,7 @@ use crate::harness::{
 };
 
 fn invocation(policy: &str, version: &str, input: CallInput) -> Invocation {
-    Invocation {
-        request_id: "made-ahead".into(),
-        policy_name: policy.into(),
-        policy_version: version.into(),
-        phase: input.phase.to_string(),
-        exchange: Some(input.exchange),
-        shared: input.shared,
-        policy: input.policy,
-        params: input.params,
-    }
+    Invocation::of("made-ahead", policy, version, input)
 }
 
 /// Runs `input` on `ready` and drops the spent instance.
@@ -34,7 +25,7 @@ fn call_on(
     policy: &CompiledPolicy,
     ready: ReadyInstance,
     input: CallInput,
-) -> Result<CallOutput, CallError> {
+) -> Result<CallOutput, policy_host::sandbox::SandboxError> {
     let (result, spent) = policy.call_ready(engine, ready, input);
     drop(spent);
     result

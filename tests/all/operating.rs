@@ -57,7 +57,7 @@ fn check_counts(text: &str) {
         )
     };
     assert_eq!(calls("ok"), Some(7.0), "{text}");
-    assert_eq!(calls("execution_error"), Some(3.0), "{text}");
+    assert_eq!(calls("policy_raised"), Some(3.0), "{text}");
     assert_eq!(
         sample(
             text,
@@ -123,7 +123,7 @@ async fn failed_calls_are_logged_at_warn_within_each_policys_budget() {
         "WARN",
         "version=v1",
         "request_id=flood-",
-        "error_type=\"execution_error\"",
+        "kind=\"policy_raised\"",
         "traceback",
     ] {
         assert!(first.contains(field), "{field} in {first}");

@@ -1,10 +1,12 @@
 //! The SDK contract: context fields, action kinds, metadata, legacy styles.
 
 use policy_host::call::{Action, CallOutput, Headers};
-use policy_host::error::CallError;
+use policy_host::sandbox::SandboxError;
 use serde_json::json;
 
-use crate::harness::{harness, headers, params, request, request_changes, response, set_header};
+use crate::harness::{
+    WireType, harness, headers, params, request, request_changes, response, set_header,
+};
 
 #[test]
 fn the_context_reaches_the_policy_intact() {
@@ -126,7 +128,7 @@ fn exceptions_carry_type_and_message() {
             request(Headers::new(), None, params(json!({"do": "raise"}))),
         )
         .unwrap_err();
-    let CallError::PolicyRaised {
+    let SandboxError::PolicyRaised {
         kind,
         message,
         location,
@@ -163,7 +165,7 @@ fn a_wrong_return_type_is_an_invalid_result() {
     assert!(error.to_string().contains("returned dict"), "{error}");
 }
 
-fn odd_metadata(kind: &str) -> Result<CallOutput, CallError> {
+fn odd_metadata(kind: &str) -> Result<CallOutput, SandboxError> {
     harness().call(
         "probe",
         request(

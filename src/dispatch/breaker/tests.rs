@@ -5,19 +5,19 @@ use std::time::Duration;
 use super::*;
 
 fn fuel() -> Result<(), CallError> {
-    Err(CallError::FuelExhausted {
+    Err(CallError::Sandbox(SandboxError::FuelExhausted {
         budget: 1,
         approx_ms: 0,
-    })
+    }))
 }
 
 fn raised() -> Result<(), CallError> {
-    Err(CallError::PolicyRaised {
+    Err(CallError::Sandbox(SandboxError::PolicyRaised {
         kind: "ValueError".into(),
         message: "no".into(),
         location: String::new(),
         traceback: String::new(),
-    })
+    }))
 }
 
 fn settings(cooldown: Duration) -> BreakerSettings {
@@ -49,7 +49,7 @@ fn failures_in_a_row_open_it_and_a_success_in_between_resets_the_count() {
         (BreakerState::Closed, BreakerState::Open)
     );
     let refused = breaker.admit("p@v1").unwrap_err();
-    assert_eq!(refused.error_type(), "circuit_open");
+    assert_eq!(refused.kind(), "circuit_open");
     assert!(refused.to_string().contains("p@v1"), "{refused}");
 }
 

@@ -201,7 +201,10 @@ fn an_action_of_the_other_phase_is_an_internal_error_not_a_panic() {
         output(Some(Action::ContinueResponse(ResponseChanges::default()))),
     )
     .unwrap_err();
-    assert_eq!(error.error_type(), "internal_error");
+    assert_eq!(
+        crate::transport::status::error_type(&error),
+        "internal_error"
+    );
     assert!(error.to_string().contains("on_request"), "{error}");
     let error = success(
         "r".into(),
