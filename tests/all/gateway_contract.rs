@@ -218,3 +218,65 @@ fn run_prints_the_traceback_of_a_raised_exception() {
         "{traceback}"
     );
 }
+
+/// Runs `policy-host run` on the probe with a context file and params.
+fn run_probe(
+    dir: &std::path::Path,
+    context: &str,
+    params: &str,
+    phase: &str,
+) -> std::process::Output {
+    let component = dir.join("probe-v1.wasm");
+    std::fs::write(&component, &*harness().wasm("probe")).unwrap();
+    let (context_file, params_file) = (dir.join("ctx.json"), dir.join("params.json"));
+    std::fs::write(&context_file, context).unwrap();
+    std::fs::write(&params_file, params).unwrap();
+    Command::new(binary())
+        .arg("run")
+        .arg(&component)
+        .args(["--phase", phase, "--context"])
+        .arg(&context_file)
+        .arg("--params")
+        .arg(&params_file)
+        .env(
+            "POLICY_HOST_CACHE_DIR",
+            policy_host::cache::ArtifactCache::default_path(),
+        )
+        .output()
+        .unwrap()
+}
+
+/// `policy-host run` takes the server's path: input over the server's caps
+/// is refused before any sandbox runs, with the server's error; and its exit
+/// status follows the one table (0 a result, 1 a call's error, 2 a command
+/// that could not run).
+#[test]
+fn run_checks_input_as_the_server_does_and_exits_by_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let many: HashMap<String, String> = (0..1025).map(|i| (format!("h{i}"), "v".into())).collect();
+    let crowded = json!({ "headers": many }).to_string();
+    let refused = run_probe(dir.path(), &crowded, r#"{"do": "echo"}"#, "on_request");
+    assert_eq!(refused.status.code(), Some(1));
+    let printed: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(printed["error"]["type"], "invalid_request", "{printed}");
+    let message = printed["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("1025 headers, over the cap of 1024"),
+        "{message}"
+    );
+    let answered = run_probe(
+        dir.path(),
+        r#"{"headers": {}}"#,
+        r#"{"do": "echo"}"#,
+        "on_request",
+    );
+    assert_eq!(
+        answered.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&answered.stdout)
+    );
+    let unusable = run_probe(dir.path(), r#"{"headers": {}}"#, "{}", "on_middle");
+    assert_eq!(unusable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unusable.stderr).contains("on_middle"));
+}
