@@ -63,7 +63,7 @@ pub fn run(args: RunArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
         loaded.manifest.name.as_str(),
         loaded.manifest.version.as_str(),
     );
-    match call_once(Arc::new(engine), served_as, loaded.policy.clone(), input) {
+    match call_once(Arc::new(engine), served_as, loaded.policy, input) {
         Ok(output) => {
             print(&json_io::output_json(&output));
             Ok(Exit::Success)

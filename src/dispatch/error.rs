@@ -86,7 +86,7 @@ impl CallError {
             CallError::PolicyNotFound { .. } => "policy_not_found",
             CallError::UnknownPhase(_) => "unknown_phase",
             CallError::InvalidInput(_) => "invalid_request",
-            CallError::Sandbox(error) => sandbox_kind(error),
+            CallError::Sandbox(error) => error.kind(),
             CallError::Overloaded(_) => "overloaded",
             CallError::QueueTimeout { .. } => "queue_timeout",
             CallError::CircuitOpen { .. } => "circuit_open",
@@ -101,20 +101,6 @@ impl CallError {
             CallError::Sandbox(error) => Some(error),
             _ => None,
         }
-    }
-}
-
-fn sandbox_kind(error: &SandboxError) -> &'static str {
-    match error {
-        SandboxError::PhaseNotImplemented { .. } => "phase_not_implemented",
-        SandboxError::PolicyRaised { .. } => "policy_raised",
-        SandboxError::FuelExhausted { .. } => "fuel_exhausted",
-        SandboxError::DeadlineExceeded { .. } => "deadline_exceeded",
-        SandboxError::MemoryLimit { .. } => "memory_limit",
-        SandboxError::InvalidInput(_) => "invalid_request",
-        SandboxError::InvalidResult(_) => "invalid_result",
-        SandboxError::Trapped(_) => "sandbox_trap",
-        SandboxError::Internal(_) => "internal_error",
     }
 }
 

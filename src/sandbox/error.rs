@@ -81,6 +81,22 @@ fn at(location: &str) -> String {
 }
 
 impl SandboxError {
+    /// The failure's name in metrics and logs (dispatch's
+    /// `CallError::kind` for a call that failed in the sandbox).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxError::PhaseNotImplemented { .. } => "phase_not_implemented",
+            SandboxError::PolicyRaised { .. } => "policy_raised",
+            SandboxError::FuelExhausted { .. } => "fuel_exhausted",
+            SandboxError::DeadlineExceeded { .. } => "deadline_exceeded",
+            SandboxError::MemoryLimit { .. } => "memory_limit",
+            SandboxError::InvalidInput(_) => "invalid_request",
+            SandboxError::InvalidResult(_) => "invalid_result",
+            SandboxError::Trapped(_) => "sandbox_trap",
+            SandboxError::Internal(_) => "internal_error",
+        }
+    }
+
     /// Whether the call hit one of its sandbox limits or crashed the
     /// sandbox: what the circuit breaker counts against a policy.
     pub fn is_limit_or_crash(&self) -> bool {

@@ -175,26 +175,12 @@ async fn a_raised_exception_is_one_line_on_the_wire_and_a_traceback_in_the_log()
 #[test]
 fn run_prints_the_traceback_of_a_raised_exception() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = harness().wasm("probe");
-    let component = dir.path().join("probe-v1.wasm");
-    std::fs::write(&component, &*wasm).unwrap();
-    let context = dir.path().join("ctx.json");
-    std::fs::write(&context, r#"{"headers": {}}"#).unwrap();
-    let params_file = dir.path().join("params.json");
-    std::fs::write(&params_file, r#"{"do": "raise"}"#).unwrap();
-    let output = Command::new(binary())
-        .arg("run")
-        .arg(&component)
-        .args(["--phase", "on_request", "--context"])
-        .arg(&context)
-        .arg("--params")
-        .arg(&params_file)
-        .env(
-            "POLICY_HOST_CACHE_DIR",
-            policy_host::cache::ArtifactCache::default_path(),
-        )
-        .output()
-        .unwrap();
+    let output = run_probe(
+        dir.path(),
+        r#"{"headers": {}}"#,
+        r#"{"do": "raise"}"#,
+        "on_request",
+    );
     assert_eq!(output.status.code(), Some(1));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
