@@ -2,14 +2,16 @@
 //! fresh WebAssembly sandbox.
 //!
 //! Layers, each with one job:
-//! - [`transport`]: gRPC (the gateway's wire contract) ⇄ [`call`] types;
+//! - [`transport`]: gRPC (the gateway's wire contract) ⇄ [`contract`] types;
 //! - [`dispatch`]: the policy registry, lookup, admission onto workers;
 //! - [`sandbox`]: the Wasmtime engine, pooling, limits and host imports;
 //! - the guest glue (`wasm-python/guest`) and SDK (`sdk/`), built into each
 //!   component by [`build`].
 //!
-//! [`call`] holds the transport-neutral data of one call and [`error`] the
-//! one error type a call can end with.
+//! [`contract`] owns the transport-neutral data of one call and the JSON
+//! forms it takes across the guest boundary and the CLI; each layer has its
+//! own error type (`sandbox::SandboxError`, `dispatch::CallError`) and only
+//! the transport knows the wire's error names.
 
 #![deny(missing_docs)]
 
@@ -17,8 +19,8 @@ pub mod bench;
 pub mod build;
 pub mod bundle;
 pub mod cache;
-pub mod call;
 pub mod cli;
+pub mod contract;
 pub mod dispatch;
 pub mod manifest;
 pub mod package;

@@ -2,9 +2,10 @@
 function in-process, the way the old executor did, and prints timing JSON.
 
 argv[1] is a JSON spec: policy_dir, sdk_root, deps, phase, context (the
-guest-glue context JSON), bodies, params, calls.
+SDK view of the context, from `src/contract/sdk_json.rs`), params, calls.
 """
 
+import base64
 import json
 import sys
 import time
@@ -17,33 +18,41 @@ from sdk import policy as sdk  # noqa: E402
 import policy  # noqa: E402
 
 
-def shared(raw):
-    return sdk.SharedContext(**{k: v for k, v in raw.items()})
+def _bytes(content):
+    if isinstance(content, dict):
+        return base64.b64decode(content["base64"])
+    return content.encode()
 
 
-def body(text):
-    return None if text is None else sdk.Body(content=text.encode(), end_of_stream=True, present=True)
+def _body(raw):
+    if raw is None:
+        return None
+    return sdk.Body(content=_bytes(raw["content"]), end_of_stream=raw["end_of_stream"], present=raw["present"])
 
 
-def context():
-    # The context JSON leaves out empty fields; missing ones get the SDK's defaults.
-    raw = spec["context"]
-    if spec["phase"] == "on_request":
-        r = raw["request"]
-        return sdk.RequestContext(
-            shared=shared(raw["shared"]), headers=dict(r.get("headers", {})),
-            body=body(spec["bodies"].get("request")), path=r.get("path", ""), method=r.get("method", ""),
-            authority=r.get("authority", ""), scheme=r.get("scheme", ""),
+def _context_factory(view):
+    """A function that builds fresh SDK objects from the host's SDK view of
+    the context (`sdk_json::sdk_view`: the SDK class and its fields), as
+    the old executor decoded each request: the view is sorted out once so
+    that each call costs about what its keyword construction did."""
+    fields = dict(view)
+    cls = getattr(sdk, fields.pop("class"))
+    shared = fields.pop("shared")
+    bodies = [(name, fields.pop(name)) for name in list(fields) if name.endswith("body")]
+    maps = [(name, fields.pop(name)) for name in list(fields) if isinstance(fields[name], dict)]
+
+    def make():
+        return cls(
+            shared=sdk.SharedContext(**shared),
+            **fields,
+            **{name: dict(value) for name, value in maps},
+            **{name: _body(value) for name, value in bodies},
         )
-    r = raw["response"]
-    return sdk.ResponseContext(
-        shared=shared(raw["shared"]), request_headers=dict(r.get("request_headers", {})),
-        request_body=body(spec["bodies"].get("request")), request_path=r.get("request_path", ""),
-        request_method=r.get("request_method", ""), response_headers=dict(r.get("response_headers", {})),
-        response_body=body(spec["bodies"].get("response")), response_status=r["response_status"],
-    )
+
+    return make
 
 
+context = _context_factory(spec["context"])
 function = getattr(policy, spec["phase"])
 for _ in range(50):
     function(context(), dict(spec["params"]))

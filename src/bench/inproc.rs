@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::stats::{Percentiles, percentiles, process_usage};
 use super::workloads::Workload;
-use crate::call::CallInput;
+use crate::contract::CallInput;
 use crate::sandbox::{CompiledPolicy, SandboxEngine, SandboxError, reused};
 
 /// One measured configuration.

@@ -72,9 +72,9 @@ pub struct Level<'a> {
 /// The hostile request: an infinite loop or a 500 MiB allocation.
 fn hostile_request(attack: &str, workload: &Workload) -> Request {
     let mut input = workload.input.clone();
-    input.phase = crate::call::Phase::OnRequest;
-    if !matches!(input.exchange, crate::call::Exchange::Request(_)) {
-        input.exchange = crate::call::Exchange::Request(Default::default());
+    input.phase = crate::contract::Phase::OnRequest;
+    if !matches!(input.exchange, crate::contract::Exchange::Request(_)) {
+        input.exchange = crate::contract::Exchange::Request(Default::default());
     }
     input.params = serde_json::json!({ "do": attack })
         .as_object()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::inproc::Measurement;
 use super::stats::Percentiles;
-use crate::sandbox::guest_json;
+use crate::contract::sdk_json::sdk_view;
 
 /// The driver script, embedded so the bench works from any directory.
 const DRIVER: &str = include_str!("../../wasm-python/bench_native.py");
@@ -37,8 +37,7 @@ pub fn run_native(
         "sdk_root": sdk_root,
         "deps": deps,
         "phase": workload.input.phase.as_str(),
-        "context": serde_json::from_str::<serde_json::Value>(&guest_json::context_json(&workload.input)).map_err(|e| e.to_string())?,
-        "bodies": bodies(&workload.input),
+        "context": sdk_view(&workload.input),
         "params": workload.input.params,
         "calls": calls,
     });
@@ -71,18 +70,4 @@ pub fn run_native(
         faults_per_call: 0.0,
         instantiate_p50_us: None,
     })
-}
-
-fn bodies(input: &crate::call::CallInput) -> serde_json::Value {
-    use crate::call::Exchange;
-    let text = |body: &Option<bytes::Bytes>| {
-        body.as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    };
-    match &input.exchange {
-        Exchange::Request(view) => serde_json::json!({"request": text(&view.body)}),
-        Exchange::Response(view) => {
-            serde_json::json!({"request": text(&view.request_body), "response": text(&view.response_body)})
-        }
-    }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::call::{CallOutput, CallStats};
+use crate::contract::{CallOutput, CallStats};
 use crate::dispatch::breaker::BreakerSettings;
 use crate::dispatch::metrics::Metrics;
 use crate::dispatch::observe::{CallObserver, Timing};

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::call::{
+use crate::contract::{
     CallInput, Exchange, JsonObject, Phase, PolicyMetadata, RequestView, ResponseView,
     SharedContext,
 };
@@ -26,7 +26,7 @@ fn object(value: serde_json::Value) -> JsonObject {
     value.as_object().cloned().unwrap_or_default()
 }
 
-fn headers() -> crate::call::Headers {
+fn headers() -> crate::contract::Headers {
     [
         ("host", "api.example.test"),
         ("user-agent", "bench/1.0"),

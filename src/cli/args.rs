@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::serve_args::ServeArgs;
-use crate::call::Phase;
+use crate::contract::Phase;
 
 /// Runs third-party Python gateway policies, each call in a fresh
 /// WebAssembly sandbox with memory, fuel and deadline limits.
@@ -234,5 +234,5 @@ pub struct RunArgs {
 
 fn parse_phase(text: &str) -> Result<Phase, String> {
     text.parse()
-        .map_err(|error: crate::call::UnknownPhase| error.to_string())
+        .map_err(|error: crate::contract::UnknownPhase| error.to_string())
 }

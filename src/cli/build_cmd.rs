@@ -82,7 +82,7 @@ fn build_one(
         Limits::default(),
         LimitOverrides::default(),
     )?;
-    if loaded.policy.description().entry == "factory" {
+    if loaded.policy.description().is_factory() {
         report(
             "warning: get_policy(metadata, params) is deprecated; export on_request/on_response",
         );

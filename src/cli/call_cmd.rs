@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::args::CallArgs;
 use super::exit::Exit;
 use super::json_io::{self, ContextFile};
-use crate::call::{JsonObject, Phase};
+use crate::contract::{JsonObject, Phase};
 use crate::transport::client::{WireOutcome, connect_unix, decode_response, request_to_proto};
 
 /// Sends the call and prints what came back.

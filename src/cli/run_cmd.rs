@@ -12,7 +12,7 @@ use super::build_cmd::builder;
 use super::exit::Exit;
 use super::json_io::{self, ContextFile};
 use crate::cache::ArtifactCache;
-use crate::call::{CallInput, JsonObject};
+use crate::contract::{CallInput, JsonObject};
 use crate::dispatch::{LoadedPolicy, call_once, load_policy};
 use crate::sandbox::{EngineOptions, LimitOverrides, Limits, SandboxEngine};
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::workers::WorkerState;
-use crate::call::{CallInput, CallOutput};
+use crate::contract::{CallInput, CallOutput};
 use crate::dispatch::CallError;
 use crate::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine, SpentInstance};
 

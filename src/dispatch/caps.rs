@@ -1,6 +1,6 @@
 //! Caps on what one call may carry, checked before any sandbox work.
 
-use crate::call::{CallInput, Exchange, JsonObject};
+use crate::contract::{CallInput, Exchange, JsonObject};
 use crate::dispatch::CallError;
 
 /// Caps on what one call may carry, checked before any sandbox work.
@@ -29,7 +29,7 @@ impl Default for InputCaps {
     }
 }
 
-fn headers_of(exchange: &Exchange) -> Vec<&crate::call::Headers> {
+fn headers_of(exchange: &Exchange) -> Vec<&crate::contract::Headers> {
     match exchange {
         Exchange::Request(view) => vec![&view.headers],
         Exchange::Response(view) => vec![&view.request_headers, &view.response_headers],
@@ -78,7 +78,7 @@ fn json_size(object: &JsonObject) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::RequestView;
+    use crate::contract::RequestView;
 
     fn input(body: usize, headers: usize) -> CallInput {
         let mut view = RequestView {

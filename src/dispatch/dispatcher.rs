@@ -26,7 +26,7 @@ use super::observe::{CallObserver, Timing};
 use super::registry::{PolicyRegistry, major_version};
 use super::resident::PolicyEntry;
 use super::workers::WorkerPool;
-use crate::call::{
+use crate::contract::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
 use crate::dispatch::CallError;

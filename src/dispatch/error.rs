@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::call::UnknownPhase;
+use crate::contract::UnknownPhase;
 use crate::sandbox::SandboxError;
 
 /// Why a policy call produced no result.

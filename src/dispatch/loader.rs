@@ -135,7 +135,7 @@ pub fn load_policy(
     let source = code.source;
     let policy = CompiledPolicy::new(engine, code, &manifest.label(), limits, mounts)
         .map_err(|source| LoadPolicyError::Load { path, source })?;
-    if policy.description().entry == "factory" {
+    if policy.description().is_factory() {
         tracing::warn!(
             policy = %manifest.label(),
             "policy uses the deprecated get_policy(metadata, params) factory; export on_request/on_response instead"

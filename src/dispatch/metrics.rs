@@ -300,7 +300,7 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::CallStats;
+    use crate::contract::CallStats;
 
     #[test]
     fn labels_split_name_and_version() {

@@ -10,7 +10,7 @@ use super::breaker::{BreakerSettings, BreakerState, Pass, Transition};
 use super::failure_log::{LogBudget, log_failure};
 use super::metrics::Metrics;
 use super::resident::PolicyEntry;
-use crate::call::CallOutput;
+use crate::contract::CallOutput;
 use crate::dispatch::CallError;
 
 /// The breaker settings, the metrics (when on), and the log budget of calls

@@ -9,7 +9,7 @@ use super::caps::InputCaps;
 use super::dispatcher::{Dispatcher, Invocation, WorkerOptions};
 use super::error::CallError;
 use super::registry::PolicyRegistry;
-use crate::call::{CallInput, CallOutput};
+use crate::contract::{CallInput, CallOutput};
 use crate::sandbox::{CompiledPolicy, SandboxEngine};
 
 /// Runs `input` once on `policy` (served as `name` `version`) through a

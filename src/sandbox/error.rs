@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::call::Phase;
+use crate::contract::Phase;
 
 /// Why the sandbox produced no result for a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

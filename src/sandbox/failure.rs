@@ -6,7 +6,7 @@ use super::bindings::Failure;
 use super::error::SandboxError;
 use super::host::clocks::SleepPastDeadline;
 use super::limits::Limits;
-use crate::call::Phase;
+use crate::contract::Phase;
 
 /// Fuel Python burns per millisecond on this class of machine (~12 k per µs);
 /// used only to explain fuel budgets in error messages.

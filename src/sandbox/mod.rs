@@ -1,8 +1,8 @@
 //! The sandbox: one Wasmtime engine, policies pre-linked into it, and a
 //! fresh, limited store and instance for every call.
 //!
-//! Nothing here knows about gRPC; callers hand in a [`crate::call::CallInput`]
-//! and get a [`crate::call::CallOutput`] or a [`SandboxError`].
+//! Nothing here knows about gRPC; callers hand in a [`crate::contract::CallInput`]
+//! and get a [`crate::contract::CallOutput`] or a [`SandboxError`].
 
 pub mod bindings;
 pub mod compile;
@@ -10,8 +10,6 @@ pub mod compile_cache;
 pub mod engine;
 pub mod error;
 mod failure;
-pub mod guest_json;
-mod header_rules;
 pub mod host;
 pub mod limits;
 pub mod policy;
@@ -24,5 +22,5 @@ pub use compile::{CompileError, CompileSource, load_component};
 pub use engine::{EngineOptions, SandboxEngine};
 pub use error::SandboxError;
 pub use limits::{Ceilings, LimitOverrides, Limits};
-pub use policy::{CompiledPolicy, GuestDescription, LoadError, ReadyInstance, SpentInstance};
+pub use policy::{CompiledPolicy, LoadError, ReadyInstance, SpentInstance};
 pub use shared::{PolicyCode, load_policy_code};

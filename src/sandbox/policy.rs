@@ -9,21 +9,13 @@ use super::bindings::{Policy, PolicyPre};
 use super::engine::SandboxEngine;
 use super::error::SandboxError;
 use super::failure::{self, StoreFacts};
-use super::guest_json;
 use super::limits::Limits;
 use super::shared::{Overrides, PolicyCode};
 use super::state::HostState;
 use crate::bundle::Mount;
-use crate::call::{CallInput, CallOutput, CallStats, Phase, micros};
-
-/// What the guest glue reported about the policy module.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct GuestDescription {
-    /// The phases the module defines.
-    pub phases: Vec<Phase>,
-    /// `functions` (on_request/on_response) or `factory` (deprecated get_policy).
-    pub entry: String,
-}
+use crate::contract::{
+    CallInput, CallOutput, CallStats, Entry, GuestDescription, Phase, guest_json, micros,
+};
 
 /// A policy ready to run: its pre-linked component and its limits.
 pub struct CompiledPolicy {
@@ -57,7 +49,7 @@ impl CompiledPolicy {
             limits,
             description: GuestDescription {
                 phases: Vec::new(),
-                entry: String::new(),
+                entry: Entry::Functions,
             },
             mounts: mounts.into(),
             overrides: code.overrides,
@@ -98,8 +90,7 @@ impl CompiledPolicy {
             .map_err(|error| LoadError::Check(error.to_string()))?;
         let json = call_describe(&mut store, &policy)
             .map_err(|error| LoadError::Check(format!("{error:#}")))?;
-        serde_json::from_str(&json)
-            .map_err(|error| LoadError::Check(format!("bad description {json:?}: {error}")))
+        GuestDescription::from_json(&json).map_err(LoadError::Check)
     }
 
     /// A new store and instance; the call's input comes later

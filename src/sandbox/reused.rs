@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::engine::SandboxEngine;
 use super::error::SandboxError;
 use super::policy::CompiledPolicy;
-use crate::call::CallInput;
+use crate::contract::CallInput;
 
 /// Calls one instance serves before [`time_reused_instance`] replaces it.
 pub const REUSED_CALLS_PER_INSTANCE: usize = 32;

@@ -10,7 +10,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use super::host::call_input::CallInputState;
 use super::limits::{CallLimiter, Limits};
 use crate::bundle::Mount;
-use crate::call::CallInput;
+use crate::contract::CallInput;
 
 /// Raw guest stderr kept per call; writes past it fail (and the guest traps).
 const STDERR_CAPTURE_BYTES: usize = 256 * 1024;

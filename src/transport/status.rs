@@ -85,7 +85,7 @@ mod tests {
             "r1".into(),
             "p",
             "v1",
-            &crate::call::UnknownPhase("x".into()).into(),
+            &crate::contract::UnknownPhase("x".into()).into(),
         );
         assert_eq!(response.request_id, "r1");
         let Some(proto::execution_response::Result::Error(error)) = response.result else {

@@ -24,7 +24,7 @@ use tonic::{Status, Streaming};
 
 use super::proto::{ExecutionRequest, ExecutionResponse};
 use super::{convert, status};
-use crate::call::{CallOutput, Phase};
+use crate::contract::{CallOutput, Phase};
 use crate::dispatch::CallError;
 use crate::dispatch::{Dispatcher, StreamPermits};
 

@@ -1,7 +1,7 @@
 //! Bodies of real sizes over the real socket: up to 1 MiB works within the
 //! default limits, and past a cap the caller is told which cap and by how much.
 
-use policy_host::call::{Action, Headers};
+use policy_host::contract::{Action, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
 use policy_host::transport::proto::ExecutionResponse;
 use serde_json::{Value, json};

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use policy_host::call::{Action, CallInput, Headers};
+use policy_host::contract::{Action, CallInput, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
 use policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient;
 use serde_json::json;

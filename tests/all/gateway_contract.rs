@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use policy_host::transport::client::{WireOutcome, decode_response};
 use policy_host::transport::proto::{ExecutionResponse, execution_response, request_action_result};
 use serde_json::json;
@@ -18,7 +18,7 @@ use crate::server::{
     set_headers, wait_for_socket, wire_request,
 };
 
-fn probe(what: &str) -> policy_host::call::CallInput {
+fn probe(what: &str) -> policy_host::contract::CallInput {
     request(Headers::new(), None, params(json!({"do": what})))
 }
 

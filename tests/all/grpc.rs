@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use policy_host::call::{Action, Headers};
+use policy_host::contract::{Action, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
 use policy_host::transport::proto::{ExecutionRequest, HealthCheckRequest};
 use serde_json::json;
@@ -151,7 +151,7 @@ async fn metadata_and_major_version_fallback_work_over_the_wire() {
     server.stop().await;
 }
 
-fn probe(what: &str) -> policy_host::call::CallInput {
+fn probe(what: &str) -> policy_host::contract::CallInput {
     request(Headers::new(), None, params(json!({"do": what})))
 }
 

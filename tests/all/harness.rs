@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use bytes::Bytes;
 use policy_host::build::{BuildError, BuildOptions, Builder, Toolchain};
 use policy_host::cache::ArtifactCache;
-use policy_host::call::{
+use policy_host::contract::{
     Action, CallInput, CallOutput, Exchange, Headers, JsonObject, Phase, PolicyMetadata,
     RequestChanges, RequestView, ResponseView, SharedContext,
 };

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use policy_host::call::Exchange;
+use policy_host::contract::Exchange;
+use policy_host::contract::guest_json;
 use policy_host::dispatch::{InputCaps, check_caps};
-use policy_host::sandbox::guest_json;
 use policy_host::transport::client::request_to_proto;
 use policy_host::transport::convert::invocation;
 use policy_host::transport::proto;
@@ -180,7 +180,7 @@ proptest! {
             other => prop_assert!(false, "context changed kind: {:?}", other),
         }
         if let Some(exchange) = call.exchange.clone() {
-            let input = policy_host::call::CallInput {
+            let input = policy_host::contract::CallInput {
                 phase: exchange.phase(),
                 exchange,
                 shared: call.shared.clone(),
@@ -239,7 +239,7 @@ proptest! {
             if let Ok(request) = proto::ExecutionRequest::decode(frame.as_slice()) {
                 let call = invocation(request);
                 if let Some(exchange) = call.exchange {
-                    let input = policy_host::call::CallInput {
+                    let input = policy_host::contract::CallInput {
                         phase: exchange.phase(),
                         exchange,
                         shared: call.shared,

@@ -3,14 +3,14 @@
 //! `--mortal-snapshot` leaves them all mortal.
 
 use policy_host::build::BuildOptions;
-use policy_host::call::CallOutput;
+use policy_host::contract::CallOutput;
 use policy_host::dispatch::load_policy;
 use policy_host::sandbox::{LimitOverrides, Limits};
 use serde_json::json;
 
 use crate::harness::{harness, params, policy_dir, request, set_header};
 
-fn immortal_request() -> policy_host::call::CallInput {
+fn immortal_request() -> policy_host::contract::CallInput {
     request(Default::default(), None, params(json!({"do": "immortal"})))
 }
 

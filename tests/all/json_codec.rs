@@ -2,7 +2,7 @@
 //! gives: the shared fixtures and seeded random values go through
 //! json.loads and json.dumps both ways inside a real component.
 
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use serde_json::json;
 
 use crate::harness::{harness, params, request};

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use policy_host::transport::proto;
 use prost::Message;
 use serde_json::json;

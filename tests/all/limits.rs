@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use policy_host::sandbox::{LimitOverrides, SandboxError};
 use serde_json::json;
 
 use crate::harness::{WireType, harness, params, request, set_header};
 
-fn probe(what: serde_json::Value) -> policy_host::call::CallInput {
+fn probe(what: serde_json::Value) -> policy_host::contract::CallInput {
     request(Headers::new(), None, params(what))
 }
 

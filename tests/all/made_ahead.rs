@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use policy_host::call::{CallInput, CallOutput};
+use policy_host::contract::{CallInput, CallOutput};
 use policy_host::dispatch::CallError;
 use policy_host::dispatch::{Dispatcher, InputCaps, Invocation, PolicyRegistry, WorkerOptions};
 use policy_host::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine};

@@ -4,6 +4,7 @@
 mod bodies;
 mod build_errors;
 mod cache_cli;
+mod contract;
 mod deploy;
 mod engine_features;
 mod escape;

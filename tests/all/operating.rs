@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use policy_host::call::{CallInput, Headers};
+use policy_host::contract::{CallInput, Headers};
 use serde_json::json;
 
 use crate::harness::{params, request};

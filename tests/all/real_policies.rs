@@ -3,16 +3,16 @@
 //! policy's own files readable and nothing else, module state as import
 //! left it, network attempts as Python exceptions.
 
-use policy_host::call::{CallOutput, Headers};
+use policy_host::contract::{CallOutput, Headers};
 use serde_json::json;
 
 use crate::harness::{harness, headers, params, policy_dir, request, set_header};
 
-fn body_request(body: &[u8], params_json: serde_json::Value) -> policy_host::call::CallInput {
+fn body_request(body: &[u8], params_json: serde_json::Value) -> policy_host::contract::CallInput {
     request(Headers::new(), Some(body), params(params_json))
 }
 
-fn call_ok(policy: &str, input: policy_host::call::CallInput) -> CallOutput {
+fn call_ok(policy: &str, input: policy_host::contract::CallInput) -> CallOutput {
     harness()
         .call(policy, input)
         .unwrap_or_else(|error| panic!("{policy}: {error}"))
@@ -27,7 +27,7 @@ fn assert_headers(output: &CallOutput, expected: &[(&str, &str)]) {
 
 /// The status and body of an ImmediateResponse action.
 fn immediate(output: &CallOutput) -> (i32, String) {
-    let Some(policy_host::call::Action::ImmediateResponse(response)) = &output.action else {
+    let Some(policy_host::contract::Action::ImmediateResponse(response)) = &output.action else {
         panic!("expected an immediate response, got {:?}", output.action)
     };
     let body = response.body.as_deref().unwrap_or_default();
@@ -116,7 +116,7 @@ fn a_native_only_package_is_refused_by_name() {
 fn every_call_sees_module_state_as_import_left_it() {
     for path in ["/a", "/b", "/c"] {
         let mut input = request(Headers::new(), None, params(json!({})));
-        if let policy_host::call::Exchange::Request(view) = &mut input.exchange {
+        if let policy_host::contract::Exchange::Request(view) = &mut input.exchange {
             view.path = path.into();
         }
         let output = call_ok("module-state", input);

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use serde_json::json;
 
 use crate::harness::{harness, params, request};

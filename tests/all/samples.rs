@@ -1,6 +1,6 @@
 //! The four sample policies behave as the gateway's originals.
 
-use policy_host::call::{Action, CallOutput, Headers};
+use policy_host::contract::{Action, CallOutput, Headers};
 use serde_json::{Value, json};
 
 use crate::harness::{harness, headers, params, request, request_changes, response, set_header};

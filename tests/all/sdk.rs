@@ -1,6 +1,6 @@
 //! The SDK contract: context fields, action kinds, metadata, legacy styles.
 
-use policy_host::call::{Action, CallOutput, Headers};
+use policy_host::contract::{Action, CallOutput, Entry, Headers};
 use policy_host::sandbox::SandboxError;
 use serde_json::json;
 
@@ -106,7 +106,7 @@ fn request_rewrites_keep_presence_of_empty_body_path_and_method() {
 #[test]
 fn async_handlers_are_awaited_and_response_bodies_are_lazy_bytes() {
     let mut input = response(Some(b"hello"), params(json!({})));
-    if let policy_host::call::Exchange::Response(view) = &mut input.exchange {
+    if let policy_host::contract::Exchange::Response(view) = &mut input.exchange {
         view.request_body = Some(bytes::Bytes::from_static(b"req"));
     }
     let output = harness().call("probe", input).unwrap();
@@ -226,7 +226,7 @@ fn print_stderr_and_logging_do_not_break_calls() {
 fn legacy_class_based_policies_still_run() {
     let h = harness();
     let policy = h.policy("legacy-class");
-    assert_eq!(policy.description().entry, "factory");
+    assert_eq!(policy.description().entry, Entry::Factory);
     let output = policy
         .call(
             &h.engine,
@@ -248,13 +248,13 @@ fn legacy_class_based_policies_still_run() {
 #[test]
 fn module_level_phases_are_reported() {
     let policy = harness().policy("add-python-header");
-    assert_eq!(policy.description().entry, "functions");
-    assert!(policy.implements(policy_host::call::Phase::OnRequest));
-    assert!(policy.implements(policy_host::call::Phase::OnResponse));
+    assert_eq!(policy.description().entry, Entry::Functions);
+    assert!(policy.implements(policy_host::contract::Phase::OnRequest));
+    assert!(policy.implements(policy_host::contract::Phase::OnResponse));
 }
 
 /// Calls the probe's `fields` action on `input` and returns its headers.
-fn fields_seen(input: policy_host::call::CallInput) -> Headers {
+fn fields_seen(input: policy_host::contract::CallInput) -> Headers {
     let output = harness().call("probe", input).unwrap();
     request_changes(&output).headers.set_headers.clone()
 }
@@ -262,8 +262,8 @@ fn fields_seen(input: policy_host::call::CallInput) -> Headers {
 #[test]
 fn empty_context_fields_reach_the_policy_as_sdk_defaults() {
     let mut input = request(Headers::new(), None, params(json!({"do": "fields"})));
-    input.shared = policy_host::call::SharedContext::default();
-    if let policy_host::call::Exchange::Request(view) = &mut input.exchange {
+    input.shared = policy_host::contract::SharedContext::default();
+    if let policy_host::contract::Exchange::Request(view) = &mut input.exchange {
         view.path.clear();
         view.method.clear();
         view.authority.clear();
@@ -291,7 +291,7 @@ fn filled_context_fields_reach_the_policy_in_sdk_field_order() {
         Some(b""),
         params(json!({"do": "fields"})),
     );
-    input.shared = policy_host::call::SharedContext {
+    input.shared = policy_host::contract::SharedContext {
         project_id: "p".into(),
         request_id: "r".into(),
         metadata: params(json!({"k": [1]})),

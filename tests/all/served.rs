@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use policy_host::call::CallInput;
+use policy_host::contract::CallInput;
 use policy_host::transport::proto::python_executor_service_client::PythonExecutorServiceClient;
 use tonic::transport::Channel;
 

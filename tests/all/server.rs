@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_host::call::CallInput;
+use policy_host::contract::CallInput;
 use policy_host::dispatch::{Dispatcher, InputCaps, PolicyRegistry, WorkerOptions};
 use policy_host::transport::client::{
     WireOutcome, connect_unix, decode_response, request_to_proto,
@@ -168,7 +168,7 @@ pub async fn exchange(
 pub fn set_headers(response: &ExecutionResponse) -> std::collections::HashMap<String, String> {
     match decode_response(response.clone()) {
         WireOutcome::Done {
-            action: Some(policy_host::call::Action::ContinueRequest(changes)),
+            action: Some(policy_host::contract::Action::ContinueRequest(changes)),
             ..
         } => changes.headers.set_headers.into_iter().collect(),
         other => panic!(

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::BufMut;
-use policy_host::call::Headers;
+use policy_host::contract::Headers;
 use policy_host::transport::client::connect_channel;
 use policy_host::transport::proto::{self, HealthCheckRequest};
 use serde_json::json;

@@ -4,7 +4,7 @@
 SDK types and turns it into the WIT `outcome`: the action as compact JSON,
 its body as bytes, and the shared metadata as JSON. Anything the host
 could not read raises the `invalid-action` failure with a message for the
-policy's author. The host checks the JSON again (`src/sandbox/guest_json.rs`):
+policy's author. The host checks the JSON again (`src/contract/guest_json.rs`):
 this module is the author's error messages, not the boundary's guard.
 """
 

@@ -5,7 +5,7 @@ builds the SDK dataclasses the policy receives. Bodies are not fetched
 here: each context's body attributes fetch their body from the host the
 first time policy code reads them, so a policy that never looks at a body
 never copies it into the guest. The field names are the guest contract's
-(docs/guest.md, `src/sandbox/guest_json.rs` on the host side).
+(docs/guest.md, `src/contract/guest_json.rs` on the host side).
 """
 
 import dataclasses

@@ -7,7 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use crate::call::CallStats;
+use crate::contract::CallStats;
 
 /// Labels of a per-policy series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::call::{CallInput, Exchange};
+use crate::contract::guest_json;
+use crate::contract::{CallInput, Exchange};
 use crate::sandbox::bindings::{BodyKind, CallInputHost, LogLevel, add_call_input_to_linker};
-use crate::sandbox::guest_json;
 use crate::sandbox::state::HostState;
 
 /// Longest log message kept, in bytes; longer ones are cut.

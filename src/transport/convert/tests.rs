@@ -1,7 +1,10 @@
 //! Tests of `convert`.
 
 use super::*;
-use crate::call::{CallStats, Phase, RequestChanges, ResponseChanges};
+use crate::contract::{
+    Action, CallOutput, CallStats, Exchange, Phase, RequestChanges, ResponseChanges, SharedContext,
+};
+use crate::transport::proto;
 use bytes::Bytes;
 use proto::execution_request::Context;
 use serde_json::json;

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::call::{
+use crate::contract::{
     Action, CallInput, Exchange, HeaderChanges, Headers, ImmediateResponse, JsonObject, Phase,
     PolicyMetadata, RequestChanges, ResponseChanges, SharedContext,
 };
@@ -219,7 +219,7 @@ pub fn parse_metadata(json: &str) -> Result<JsonObject, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{Phase, RequestView, ResponseView};
+    use crate::contract::{Phase, RequestView, ResponseView};
 
     fn input(exchange: Exchange) -> CallInput {
         CallInput {

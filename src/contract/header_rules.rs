@@ -6,7 +6,7 @@
 //! being passed to Envoy. The glue runs inside the sandbox and cannot be
 //! trusted to check this.
 
-use crate::call::{Action, HeaderChanges};
+use crate::contract::{Action, HeaderChanges};
 
 /// Checks every header name and value in `action`.
 pub fn check_action_headers(action: &Action) -> Result<(), String> {
@@ -78,7 +78,7 @@ fn shown(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{ImmediateResponse, RequestChanges};
+    use crate::contract::{ImmediateResponse, RequestChanges};
 
     fn setting(name: &str, value: &str) -> Action {
         let mut changes = RequestChanges::default();
