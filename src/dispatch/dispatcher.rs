@@ -13,7 +13,7 @@
 //! version it started on.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -25,43 +25,13 @@ use super::metrics::{HostState, Metrics};
 use super::observe::{CallObserver, Timing};
 use super::registry::{PolicyRegistry, major_version};
 use super::resident::PolicyEntry;
+use super::worker_options::{Worker, WorkerOptions};
 use super::workers::WorkerPool;
 use crate::contract::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
 use crate::dispatch::CallError;
 use crate::sandbox::{SandboxEngine, SandboxError};
-
-/// How many sandbox worker threads run calls, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkerOptions {
-    /// Worker threads: calls that run at the same time.
-    pub count: usize,
-    /// Whether an idle worker instantiates the policy it ran last ahead of
-    /// its next call (see [`super::ahead`]).
-    pub make_ahead: bool,
-    /// The time slice a worker asks for before sleeping at light load, so
-    /// that it runs as soon as a call wakes it ([`super::workers`]); `None`
-    /// keeps the kernel's default.
-    pub wake_slice: Option<Duration>,
-}
-
-/// The default [`WorkerOptions::wake_slice`]: the shortest the kernel
-/// grants. A worker woken with it preempts a default-slice thread (another
-/// worker's after-call work) at once.
-pub const DEFAULT_WAKE_SLICE: Duration = Duration::from_micros(100);
-
-impl WorkerOptions {
-    /// `count` workers that instantiate ahead when idle and use the default
-    /// wake slice.
-    pub fn new(count: usize) -> Self {
-        WorkerOptions {
-            count,
-            make_ahead: true,
-            wake_slice: Some(DEFAULT_WAKE_SLICE),
-        }
-    }
-}
 
 /// One call as the transport hands it over, before validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +76,7 @@ impl Invocation {
 pub struct Dispatcher {
     registry: RwLock<Arc<PolicyRegistry>>,
     engine: Arc<SandboxEngine>,
-    workers: WorkerPool<SandboxWorker>,
+    workers: WorkerPool<Worker>,
     caps: InputCaps,
     admission: Arc<Admission>,
     observer: Arc<CallObserver>,
@@ -122,9 +92,7 @@ impl Dispatcher {
         workers: WorkerOptions,
         caps: InputCaps,
     ) -> Self {
-        let pool = WorkerPool::new(workers.count, workers.wake_slice, |_| {
-            SandboxWorker::new(engine.clone(), workers.make_ahead)
-        });
+        let pool = workers.start(&engine);
         Dispatcher {
             registry: RwLock::new(Arc::new(registry)),
             engine,
@@ -225,9 +193,9 @@ impl Dispatcher {
         let (entry, phase) = self.find(&registry, &invocation)?;
         let (input, pass, ticket) = self.admit(&entry, phase, invocation)?;
         let observer = self.observer.clone();
-        let result = self.workers.submit(move |worker: &mut SandboxWorker| {
+        let result = self.workers.submit(move |worker: &mut Worker| {
             run_on_worker(
-                worker,
+                worker.get_mut(),
                 &registry,
                 &entry,
                 input,

@@ -17,12 +17,13 @@ pub mod registry;
 pub mod reload;
 pub mod resident;
 pub mod wake_slice;
+pub mod worker_options;
 pub mod workers;
 
 pub use admission::{StreamPermits, default_max_queued};
 pub use breaker::{BreakerOverrides, BreakerSettings, BreakerState};
 pub use caps::{InputCaps, check_caps};
-pub use dispatcher::{DEFAULT_WAKE_SLICE, Dispatcher, Invocation, PendingCall, WorkerOptions};
+pub use dispatcher::{Dispatcher, Invocation, PendingCall};
 pub use error::CallError;
 pub use loader::{
     DirectoryOptions, LoadPolicyError, LoadedDirectory, LoadedPolicy, load_policy, scan_directory,
@@ -32,3 +33,4 @@ pub use one_shot::call_once;
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};
 pub use reload::{ReloadReport, Reloader};
 pub use resident::{EntryMeta, FileStamp, Load, PolicyEntry};
+pub use worker_options::{DEFAULT_WAKE_SLICE, WorkerOptions};

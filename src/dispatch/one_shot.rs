@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use super::caps::InputCaps;
-use super::dispatcher::{Dispatcher, Invocation, WorkerOptions};
+use super::dispatcher::{Dispatcher, Invocation};
 use super::error::CallError;
 use super::registry::PolicyRegistry;
+use super::worker_options::WorkerOptions;
 use crate::contract::{CallInput, CallOutput};
 use crate::sandbox::{CompiledPolicy, SandboxEngine};
 

@@ -6,17 +6,89 @@
 //! than the one running gets an earlier virtual deadline, so when it wakes
 //! it preempts that thread instead of waiting for its slice to end.
 //!
-//! The worker pool uses this at light load: a worker about to sleep while
-//! other workers are idle too asks for a short slice, so that when the next
-//! call wakes it, it runs at once instead of queueing behind another
-//! worker's after-call work (dropping a store, making the next instance);
-//! that work, and every call under load, runs with the kernel's default
-//! slice. On older kernels (which accept the call and ignore the value) the
-//! pool does not ask; see [`supported`].
+//! [`WakeSlice`] layers this onto a worker's [`WorkerState`]: a worker
+//! about to sleep while at least [`LIGHT_LOAD_IDLE_PEERS`] other workers are
+//! idle asks for a short slice, so that when the next call wakes it, it runs
+//! at once instead of queueing behind another worker's after-call work
+//! (dropping a store, making the next instance); that work, and every call
+//! under load, runs with the kernel's default slice, because preempting
+//! one another under load only adds context switches
+//! (docs/benchmarks-history.md, session 7). On older kernels (which accept
+//! the call and ignore the value) nothing is asked; see [`supported`].
 
 use std::cell::Cell;
 use std::io;
 use std::time::Duration;
+
+use super::workers::WorkerState;
+
+/// How many other workers must be idle for a worker going to sleep to count
+/// the load as light and ask for the wake slice.
+pub const LIGHT_LOAD_IDLE_PEERS: usize = 2;
+
+/// A worker state with the light-load wake slice on top (module docs).
+pub struct WakeSlice<S> {
+    inner: S,
+    slice: Option<Duration>,
+}
+
+impl<S> WakeSlice<S> {
+    /// `inner`, asking for `slice` before sleeping at light load; `None`
+    /// leaves the kernel's default alone. Pass the slice through
+    /// [`usable`] first.
+    pub fn new(inner: S, slice: Option<Duration>) -> Self {
+        WakeSlice { inner, slice }
+    }
+
+    /// The wrapped worker state.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Asks for `slice` (None: the default) if this worker uses a wake slice.
+    fn ask(&self, slice: Option<Duration>) {
+        if self.slice.is_none() {
+            return;
+        }
+        if let Err(error) = set_thread_slice(slice) {
+            static REPORTED: std::sync::Once = std::sync::Once::new();
+            REPORTED.call_once(|| {
+                tracing::warn!(%error, "cannot set a worker's time slice (is sched_setattr filtered?); workers keep the default slice");
+            });
+        }
+    }
+}
+
+impl<S: WorkerState> WorkerState for WakeSlice<S> {
+    fn after_job(&mut self) {
+        self.ask(None);
+        self.inner.after_job();
+    }
+
+    fn idle(&mut self) {
+        self.ask(None);
+        self.inner.idle();
+    }
+
+    fn before_sleep(&mut self, idle_peers: usize) {
+        self.inner.before_sleep(idle_peers);
+        if idle_peers >= LIGHT_LOAD_IDLE_PEERS {
+            self.ask(self.slice);
+        }
+    }
+}
+
+/// `slice` if this kernel honours per-thread slices, else `None` (logged
+/// once, by the caller's one call).
+pub fn usable(slice: Option<Duration>) -> Option<Duration> {
+    slice.filter(|_| {
+        let supported = supported();
+        if !supported {
+            tracing::info!("this kernel has no per-thread time slices (Linux < 6.12); workers use the default slice");
+        }
+        supported
+    })
+}
 
 thread_local! {
     /// The slice this thread last asked for (`None`: the kernel default).
@@ -90,6 +162,68 @@ fn attr_of(tid: libc::pid_t) -> io::Result<libc::sched_attr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::workers::WorkerPool;
+
+    const SHORT: Duration = Duration::from_micros(100);
+
+    /// Runs a job reporting its worker's thread id and current slice.
+    fn slice_seen_by_a_job<S: WorkerState>(pool: &WorkerPool<S>) -> (libc::pid_t, Duration) {
+        pool.submit(|_: &mut S| {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            (tid, thread_slice(0).unwrap())
+        })
+        .blocking_recv()
+        .unwrap()
+    }
+
+    /// Reports the slice its worker has when the after-job hook runs.
+    struct SliceAfterJob(std::sync::mpsc::Sender<Duration>);
+
+    impl WorkerState for SliceAfterJob {
+        fn after_job(&mut self) {
+            let _ = self.0.send(thread_slice(0).unwrap());
+        }
+    }
+
+    #[test]
+    fn at_light_load_a_sleeping_worker_holds_the_wake_slice() {
+        if !supported() {
+            eprintln!("skipped: this kernel has no per-thread slices (Linux < 6.12)");
+            return;
+        }
+        let default = thread_slice(0).unwrap();
+        let (report, after_job) = std::sync::mpsc::channel();
+        // Three workers: the last to sleep sees two idle peers.
+        let pool = WorkerPool::new(3, |_| {
+            WakeSlice::new(SliceAfterJob(report.clone()), Some(SHORT))
+        });
+        pool.wait_until_all_idle();
+        let (tid, during_job) = slice_seen_by_a_job(&pool);
+        assert_eq!(
+            during_job, SHORT,
+            "the woken worker runs its job on the short slice"
+        );
+        let after = after_job.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(after, default, "after-job work runs on the default slice");
+        pool.wait_until_all_idle();
+        let asleep = thread_slice(tid).unwrap();
+        assert_eq!(asleep, SHORT);
+    }
+
+    #[test]
+    fn without_enough_idle_peers_a_worker_keeps_the_default_slice() {
+        // Two workers: a sleeping worker sees at most one idle peer.
+        let default = thread_slice(0).unwrap();
+        let pool = WorkerPool::new(2, |_| WakeSlice::new((), Some(SHORT)));
+        for _ in 0..3 {
+            pool.wait_until_all_idle();
+            let (tid, during_job) = slice_seen_by_a_job(&pool);
+            assert_eq!(during_job, default);
+            pool.wait_until_all_idle();
+            assert_eq!(thread_slice(tid).unwrap(), default);
+        }
+    }
 
     #[test]
     fn a_thread_gets_the_slice_it_asks_for_and_back_the_default() {

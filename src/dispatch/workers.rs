@@ -3,37 +3,34 @@
 //!
 //! Policy code runs only here, never on the async reactor threads. A call
 //! whose submitter has gone away by the time a worker takes it is skipped.
-//! Each worker owns a [`WorkerState`]: after a job's result is sent it gets
-//! [`WorkerState::after_job`] (deferred teardown), and whenever the queue is
-//! empty [`WorkerState::idle`] (work done ahead, before the worker sleeps).
-//!
-//! A job goes to the worker that became idle last. Under light load one or
+//! A job goes to the worker that became idle last: under light load one or
 //! two workers then take every call with their caches warm, instead of the
-//! calls going round all workers (a worker that has been idle longest has
-//! the coldest caches); docs/benchmarks-history.md, session 6, has the
-//! measurement.
+//! calls going round all workers (docs/benchmarks-history.md, session 6).
 //!
-//! With a wake slice set, a worker that goes to sleep while at least
-//! [`LIGHT_LOAD_IDLE_PEERS`] other workers are idle asks the kernel for that
-//! short time slice ([`super::wake_slice`]), and goes back to the default
-//! slice when its job is done. At light load the woken worker then
-//! preempts another worker's after-call work instead of waiting behind it;
-//! under load no worker asks, because preempting one another there only
-//! adds context switches (docs/benchmarks-history.md, session 7).
+//! The pool knows nothing of what its workers do between jobs. Each worker
+//! owns a [`WorkerState`], the one interface for that: the pool calls its
+//! hooks at fixed points of the worker's loop, and the tuning lives in the
+//! implementations (instances made ahead, [`super::ahead`]; the light-load
+//! wake slice, [`super::wake_slice`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, Thread};
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-/// What one worker thread keeps between jobs.
+/// What one worker thread keeps between jobs, and what it does at each
+/// point of its loop. Every hook runs on the worker's own thread.
 pub trait WorkerState: Send + 'static {
     /// Runs after each job, once its result has been sent.
     fn after_job(&mut self) {}
     /// Runs when the queue is empty, before the worker waits for a job.
     fn idle(&mut self) {}
+    /// Runs right before the worker sleeps, `idle_peers` other workers
+    /// being asleep already; the next thing it does is its next job.
+    fn before_sleep(&mut self, idle_peers: usize) {
+        let _ = idle_peers;
+    }
 }
 
 /// A worker that keeps nothing.
@@ -53,13 +50,7 @@ struct Queue<S> {
 /// What the pool and its workers share.
 struct Shared<S> {
     queue: Mutex<Queue<S>>,
-    /// The slice a worker asks for before sleeping at light load.
-    wake_slice: Option<Duration>,
 }
-
-/// How many other workers must be idle for a worker going to sleep to count
-/// the load as light and ask for the wake slice.
-pub const LIGHT_LOAD_IDLE_PEERS: usize = 2;
 
 impl<S> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, Queue<S>> {
@@ -80,23 +71,13 @@ pub struct WorkerPool<S: WorkerState> {
 
 impl<S: WorkerState> WorkerPool<S> {
     /// Starts `count` worker threads, the `index`th owning `state(index)`.
-    /// `wake_slice`, when set and supported by the kernel, is the time slice
-    /// a worker asks for before sleeping at light load (module docs).
-    pub fn new(count: usize, wake_slice: Option<Duration>, state: impl Fn(usize) -> S) -> Self {
-        let wake_slice = wake_slice.filter(|_| {
-            let supported = super::wake_slice::supported();
-            if !supported {
-                tracing::info!("this kernel has no per-thread time slices (Linux < 6.12); workers use the default slice");
-            }
-            supported
-        });
+    pub fn new(count: usize, state: impl Fn(usize) -> S) -> Self {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 idle: Vec::new(),
                 closed: false,
             }),
-            wake_slice,
         });
         let threads = (0..count.max(1))
             .map(|index| {
@@ -141,15 +122,28 @@ impl<S: WorkerState> WorkerPool<S> {
         receiver
     }
 
-    /// Indices of the idle workers, the most recently idle last.
+    /// Waits until every worker is idle; returns their indices, the most
+    /// recently idle last.
     #[cfg(test)]
-    fn idle_workers(&self) -> Vec<usize> {
-        self.shared
-            .lock()
-            .idle
-            .iter()
-            .map(|(index, _)| *index)
-            .collect()
+    pub(crate) fn wait_until_all_idle(&self) -> Vec<usize> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let idle: Vec<usize> = self
+                .shared
+                .lock()
+                .idle
+                .iter()
+                .map(|(index, _)| *index)
+                .collect();
+            if idle.len() == self.size() {
+                return idle;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "workers never all idle: {idle:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
@@ -160,13 +154,11 @@ fn work<S: WorkerState>(index: usize, shared: &Shared<S>, mut state: S) {
         let job = shared.lock().jobs.pop_front();
         if let Some(job) = job {
             job(&mut state);
-            ask_for_slice(shared, None);
             state.after_job();
             continue;
         }
-        ask_for_slice(shared, None);
         state.idle();
-        let light_load = {
+        let idle_peers = {
             let mut queue = shared.lock();
             if !queue.jobs.is_empty() {
                 continue;
@@ -174,31 +166,16 @@ fn work<S: WorkerState>(index: usize, shared: &Shared<S>, mut state: S) {
             if queue.closed {
                 return;
             }
-            let light_load = queue.idle.len() >= LIGHT_LOAD_IDLE_PEERS;
-            if !queue.idle.iter().any(|(idle, _)| *idle == index) {
+            let idle_peers = queue.idle.iter().filter(|(idle, _)| *idle != index).count();
+            if idle_peers == queue.idle.len() {
                 queue.idle.push((index, thread::current()));
             }
-            light_load
+            idle_peers
         };
-        if light_load {
-            ask_for_slice(shared, shared.wake_slice);
-        }
+        state.before_sleep(idle_peers);
         // A wake-up that came before this park is not lost (the thread
         // keeps the token); a spurious one only loops once more.
         thread::park();
-    }
-}
-
-/// Asks for `slice` (None: the default) if the pool uses wake slices.
-fn ask_for_slice<S>(shared: &Shared<S>, slice: Option<Duration>) {
-    if shared.wake_slice.is_none() {
-        return;
-    }
-    if let Err(error) = super::wake_slice::set_thread_slice(slice) {
-        static REPORTED: std::sync::Once = std::sync::Once::new();
-        REPORTED.call_once(|| {
-            tracing::warn!(%error, "cannot set a worker's time slice (is sched_setattr filtered?); workers keep the default slice");
-        });
     }
 }
 
