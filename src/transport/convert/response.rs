@@ -7,7 +7,10 @@ use prost_types::Struct;
 
 use super::super::proto;
 use super::{json_to_struct, optional_struct_to_json};
-use crate::contract::{Action, CallOutput, HeaderChanges, JsonObject};
+use crate::contract::{
+    Action, CallOutput, HeaderChanges, ImmediateResponse, JsonObject, RequestChanges,
+    ResponseChanges,
+};
 use crate::dispatch::CallError;
 
 fn append_headers(changes: &HeaderChanges) -> HashMap<String, proto::StringList> {
@@ -125,9 +128,9 @@ pub enum WireOutcome {
     /// A result: the action (None for pass-through) and updated metadata.
     Done {
         /// The action.
-        action: Option<crate::contract::Action>,
+        action: Option<Action>,
         /// The updated shared metadata.
-        updated_metadata: crate::contract::JsonObject,
+        updated_metadata: JsonObject,
     },
     /// An `ExecutionError`.
     Failed(proto::ExecutionError),
@@ -135,13 +138,16 @@ pub enum WireOutcome {
     Empty,
 }
 
-fn header_changes(
-    set: std::collections::HashMap<String, String>,
-    remove: Vec<String>,
-    append: std::collections::HashMap<String, proto::StringList>,
-    analytics: Option<prost_types::Struct>,
-) -> crate::contract::HeaderChanges {
-    crate::contract::HeaderChanges {
+/// The header part of a wire modification: set, remove, append, analytics.
+type WireHeaders = (
+    HashMap<String, String>,
+    Vec<String>,
+    HashMap<String, proto::StringList>,
+    Option<Struct>,
+);
+
+fn header_changes((set, remove, append, analytics): WireHeaders) -> HeaderChanges {
+    HeaderChanges {
         set_headers: set.into_iter().collect(),
         remove_headers: remove,
         append_headers: append
@@ -152,56 +158,54 @@ fn header_changes(
     }
 }
 
-/// Decodes a wire response back into call types (the inverse of
-/// `convert::success`), honouring the `*_present` flags.
+fn request_action(action: proto::request_action_result::Action) -> Action {
+    use proto::request_action_result::Action as Wire;
+    match action {
+        Wire::ContinueRequest(m) => Action::ContinueRequest(RequestChanges {
+            headers: header_changes((
+                m.set_headers,
+                m.remove_headers,
+                m.append_headers,
+                m.analytics_metadata,
+            )),
+            body: m.body_present.then_some(m.body),
+            path: m.path_present.then_some(m.path),
+            method: m.method_present.then_some(m.method),
+        }),
+        Wire::ImmediateResponse(r) => Action::ImmediateResponse(ImmediateResponse {
+            status_code: r.status_code,
+            headers: r.headers.into_iter().collect(),
+            body: Some(r.body),
+            analytics_metadata: optional_struct_to_json(r.analytics_metadata.as_ref()),
+        }),
+    }
+}
+
+fn response_action(action: proto::response_action_result::Action) -> Action {
+    let proto::response_action_result::Action::ContinueResponse(m) = action;
+    let wire = (
+        m.set_headers,
+        m.remove_headers,
+        m.append_headers,
+        m.analytics_metadata,
+    );
+    Action::ContinueResponse(ResponseChanges {
+        headers: header_changes(wire),
+        body: m.body_present.then_some(m.body),
+        status_code: m.status_code_present.then_some(m.status_code),
+    })
+}
+
+/// Decodes a wire response back into contract types (the inverse of
+/// [`success`]), honouring the `*_present` flags.
 pub fn decode_response(response: proto::ExecutionResponse) -> WireOutcome {
-    use crate::contract::{Action, ImmediateResponse, RequestChanges, ResponseChanges};
     use proto::execution_response::Result as Wire;
-    use proto::request_action_result::Action as RequestWire;
-    use proto::response_action_result::Action as ResponseWire;
     let updated_metadata = optional_struct_to_json(response.updated_metadata.as_ref());
     let action = match response.result {
         None => return WireOutcome::Empty,
         Some(Wire::Error(error)) => return WireOutcome::Failed(error),
-        Some(Wire::RequestResult(result)) => match result.action {
-            None => None,
-            Some(RequestWire::ContinueRequest(m)) => {
-                Some(Action::ContinueRequest(RequestChanges {
-                    headers: header_changes(
-                        m.set_headers,
-                        m.remove_headers,
-                        m.append_headers,
-                        m.analytics_metadata,
-                    ),
-                    body: m.body_present.then_some(m.body),
-                    path: m.path_present.then_some(m.path),
-                    method: m.method_present.then_some(m.method),
-                }))
-            }
-            Some(RequestWire::ImmediateResponse(r)) => {
-                Some(Action::ImmediateResponse(ImmediateResponse {
-                    status_code: r.status_code,
-                    headers: r.headers.into_iter().collect(),
-                    body: Some(r.body),
-                    analytics_metadata: optional_struct_to_json(r.analytics_metadata.as_ref()),
-                }))
-            }
-        },
-        Some(Wire::ResponseResult(result)) => match result.action {
-            None => None,
-            Some(ResponseWire::ContinueResponse(m)) => {
-                Some(Action::ContinueResponse(ResponseChanges {
-                    headers: header_changes(
-                        m.set_headers,
-                        m.remove_headers,
-                        m.append_headers,
-                        m.analytics_metadata,
-                    ),
-                    body: m.body_present.then_some(m.body),
-                    status_code: m.status_code_present.then_some(m.status_code),
-                }))
-            }
-        },
+        Some(Wire::RequestResult(result)) => result.action.map(request_action),
+        Some(Wire::ResponseResult(result)) => result.action.map(response_action),
     };
     WireOutcome::Done {
         action,
