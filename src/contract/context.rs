@@ -164,6 +164,14 @@ pub struct ResponseView {
     pub response_status: i32,
 }
 
+impl ResponseView {
+    /// The request body as the policy is given it: only when non-empty
+    /// (the SDK contract; the wire cannot tell an empty body from none).
+    pub fn request_body_for_policy(&self) -> Option<&[u8]> {
+        self.request_body.as_deref().filter(|body| !body.is_empty())
+    }
+}
+
 impl Default for ResponseView {
     fn default() -> Self {
         ResponseView {

@@ -88,8 +88,7 @@ pub fn context_json(input: &CallInput) -> String {
                 request_headers: &view.request_headers,
                 request_path: &view.request_path,
                 request_method: &view.request_method,
-                // The SDK contract: a request body is a Body only when non-empty.
-                request_body_present: view.request_body.as_ref().is_some_and(|b| !b.is_empty()),
+                request_body_present: view.request_body_for_policy().is_some(),
                 response_headers: &view.response_headers,
                 response_status: view.response_status,
                 response_body_present: view.response_body.is_some(),

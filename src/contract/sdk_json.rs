@@ -122,8 +122,7 @@ pub fn sdk_view(input: &CallInput) -> Value {
             "class": "ResponseContext",
             "shared": shared,
             "request_headers": view.request_headers,
-            // The SDK contract: a request body is a Body only when non-empty.
-            "request_body": sdk_body(view.request_body.as_deref().filter(|b| !b.is_empty()), true),
+            "request_body": sdk_body(view.request_body_for_policy(), true),
             "request_path": view.request_path,
             "request_method": view.request_method,
             "response_headers": view.response_headers,

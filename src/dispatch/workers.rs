@@ -166,8 +166,10 @@ fn work<S: WorkerState>(index: usize, shared: &Shared<S>, mut state: S) {
             if queue.closed {
                 return;
             }
-            let idle_peers = queue.idle.iter().filter(|(idle, _)| *idle != index).count();
-            if idle_peers == queue.idle.len() {
+            // Listed already when a spurious wake-up brought it back here.
+            let listed = queue.idle.iter().any(|(idle, _)| *idle == index);
+            let idle_peers = queue.idle.len() - usize::from(listed);
+            if !listed {
                 queue.idle.push((index, thread::current()));
             }
             idle_peers

@@ -89,45 +89,38 @@ fn exchange() -> impl Strategy<Value = Exchange> {
         headers(),
         proptest::option::of(bytes()),
         any::<bool>(),
-        text(),
-        text(),
+        (text(), text(), text(), text()),
     )
-        .prop_map(|(headers, body, end_of_stream, path, method)| {
-            Exchange::Request(RequestView {
-                headers,
-                body,
-                end_of_stream,
-                authority: format!("{method}.example"),
-                scheme: "https".into(),
-                path,
-                method,
-            })
-        });
-    let response = (
-        headers(),
-        bytes(),
-        text(),
-        headers(),
-        proptest::option::of(bytes()),
-    )
-        .prop_flat_map(|parts| (Just(parts), any::<i32>(), text()))
         .prop_map(
-            |(
-                (request_headers, request_body, request_path, response_headers, response_body),
-                response_status,
-                request_method,
-            )| {
-                Exchange::Response(ResponseView {
-                    request_headers,
-                    request_body: Some(request_body),
-                    request_path,
-                    request_method,
-                    response_headers,
-                    response_body,
-                    response_status,
+            |(headers, body, end_of_stream, (path, method, authority, scheme))| {
+                Exchange::Request(RequestView {
+                    headers,
+                    body,
+                    end_of_stream,
+                    path,
+                    method,
+                    authority,
+                    scheme,
                 })
             },
         );
+    let response = (
+        (headers(), bytes(), text(), text()),
+        (headers(), proptest::option::of(bytes()), any::<i32>()),
+    )
+        .prop_map(|(request, response)| {
+            let (request_headers, request_body, request_path, request_method) = request;
+            let (response_headers, response_body, response_status) = response;
+            Exchange::Response(ResponseView {
+                request_headers,
+                request_body: Some(request_body),
+                request_path,
+                request_method,
+                response_headers,
+                response_body,
+                response_status,
+            })
+        });
     prop_oneof![request, response]
 }
 
