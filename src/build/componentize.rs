@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::entropy::PreinitEntropy;
 use super::toolchain::{Toolchain, ToolchainError};
 
 /// The prefix the guest glue puts on build errors meant for the author.
@@ -86,6 +87,7 @@ pub fn componentize(
     staging: &Path,
     output: &Path,
     deadlines: Deadlines,
+    entropy: Option<&PreinitEntropy>,
 ) -> Result<(), ComponentizeError> {
     let mut command = Command::new(toolchain.componentize_py());
     command
@@ -98,6 +100,9 @@ pub fn componentize(
             "VIRTUAL_ENV",
             empty_site_packages(staging).map_err(spawn_error)?,
         );
+    if let Some(entropy) = entropy {
+        entropy.apply(&mut command);
+    }
     for dir in STAGED_DIRS {
         command.arg("-p").arg(staging.join(dir));
     }

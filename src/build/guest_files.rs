@@ -39,6 +39,10 @@ pub const GUEST_FILES: &[GuestFile] = &[
         "wasm-python/guest/policy_host_preload.py"
     ),
     guest_file!(
+        "glue/policy_host_entropy.py",
+        "wasm-python/guest/policy_host_entropy.py"
+    ),
+    guest_file!(
         "glue/policy_host_random.py",
         "wasm-python/guest/policy_host_random.py"
     ),

@@ -4,6 +4,7 @@
 
 mod componentize;
 mod dependencies;
+pub mod entropy;
 mod guest_files;
 pub mod immortal;
 mod pipeline;

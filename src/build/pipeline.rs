@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::componentize::{self, ComponentizeError, Deadlines};
 use super::dependencies::{self, DependencyError};
+use super::entropy::{self, PreinitEntropy};
 use super::guest_files::{self, GUEST_FILES};
 use super::toolchain::{COMPONENTIZE_PY_VERSION, Toolchain, ToolchainError};
 use super::{immortal, snapshot};
@@ -22,7 +23,7 @@ use crate::sandbox::bindings::WIT_PACKAGE;
 const SNAPSHOT_MEMORY_DIVISOR: u64 = 2;
 
 /// Bumped whenever the pipeline changes what it produces.
-const PIPELINE_VERSION: &str = "policy-host build 4";
+const PIPELINE_VERSION: &str = "policy-host build 5";
 
 /// Why a build failed; every message names what the author should fix.
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +110,10 @@ impl<'a> Builder<'a> {
             return Ok(built);
         }
         self.toolchain.ensure(report)?;
+        let entropy = PreinitEntropy::prepare(self.toolchain.dir(), self.cache.path(), report);
         let staging = tempfile::tempdir().map_err(io("creating a staging directory"))?;
         stage_package(&package, staging.path())?;
+        entropy::write_nonce(staging.path()).map_err(io("writing the build nonce"))?;
         report(&format!("installing {} requirement(s)", requirements.len()));
         dependencies::install(
             &self.toolchain,
@@ -127,7 +130,13 @@ impl<'a> Builder<'a> {
             .limit_overrides()
             .apply_to(Limits::default())
             .map_or(Limits::default().memory_bytes, |limits| limits.memory_bytes);
-        let mut raw = self.componentize(staging.path(), &output, memory_limit, report)?;
+        let mut raw = self.componentize(
+            staging.path(),
+            &output,
+            memory_limit,
+            entropy.as_ref(),
+            report,
+        )?;
         if self.options.mortal_snapshot {
             report("--mortal-snapshot: leaving the snapshot's objects mortal");
         } else {
@@ -185,11 +194,18 @@ impl Builder<'_> {
         staging: &Path,
         output: &Path,
         memory_limit: u64,
+        entropy: Option<&PreinitEntropy>,
         report: &dyn Fn(&str),
     ) -> Result<Vec<u8>, BuildError> {
         let read_output = || std::fs::read(output).map_err(io("reading componentize-py output"));
         let deadlines = self.options.deadlines;
-        let why = match componentize::componentize(&self.toolchain, staging, output, deadlines) {
+        let why = match componentize::componentize(
+            &self.toolchain,
+            staging,
+            output,
+            deadlines,
+            entropy,
+        ) {
             Err(ComponentizeError::WarmUpStuck(limit)) => format!(
                 "the policy's handler did not return within {limit:?} on the build-time warm-up \
                  input (stuck inside one C call?)"
@@ -220,7 +236,7 @@ impl Builder<'_> {
             "WARM_UP_HANDLER = False\n",
         )
         .map_err(io("staging the build options"))?;
-        componentize::componentize(&self.toolchain, staging, output, deadlines)?;
+        componentize::componentize(&self.toolchain, staging, output, deadlines, entropy)?;
         read_output()
     }
 }

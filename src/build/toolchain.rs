@@ -69,6 +69,11 @@ impl Toolchain {
         Toolchain { venv }
     }
 
+    /// The venv's directory (the build also keeps its entropy shim there).
+    pub fn dir(&self) -> &Path {
+        &self.venv
+    }
+
     /// The venv's Python interpreter.
     pub fn python(&self) -> PathBuf {
         self.venv.join("bin").join("python")

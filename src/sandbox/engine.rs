@@ -233,6 +233,13 @@ impl SandboxEngine {
         &self.options
     }
 
+    /// How many memory slots the pool has: those of calls in flight and
+    /// load-time checks, plus the warm ones.
+    pub fn memory_slots(&self) -> u32 {
+        let calls = self.options.max_concurrent_calls.max(1) + SPARE_SLOTS;
+        calls * MEMORIES_PER_COMPONENT + self.options.warm_memory_slots
+    }
+
     /// Epoch ticks to allow for `timeout`: rounded up, plus one because the
     /// current tick may be about to end.
     pub fn deadline_ticks(&self, timeout: Duration) -> u64 {

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 mod failure;
 pub mod host;
+mod image_sample;
 pub mod limits;
 pub mod policy;
 pub mod reused;

@@ -25,6 +25,7 @@ pub struct CompiledPolicy {
     description: GuestDescription,
     mounts: Arc<[Mount]>,
     overrides: Option<Overrides>,
+    shared_image_bytes: usize,
 }
 
 impl CompiledPolicy {
@@ -53,6 +54,7 @@ impl CompiledPolicy {
             },
             mounts: mounts.into(),
             overrides: code.overrides,
+            shared_image_bytes: code.shared_image_bytes,
         };
         policy.description = policy.describe(engine)?;
         Ok(policy)
@@ -67,6 +69,12 @@ impl CompiledPolicy {
     /// its toolchain (else on a compiled copy of its own).
     pub fn on_shared_runtime(&self) -> bool {
         self.overrides.is_some()
+    }
+
+    /// How many bytes of its snapshot are mapped from another policy's
+    /// image instead of its own (pages both have, kept once).
+    pub fn shared_image_bytes(&self) -> usize {
+        self.shared_image_bytes
     }
 
     /// The limits every call of this policy runs under.

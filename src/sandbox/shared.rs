@@ -21,6 +21,7 @@ use wasmtime::component::Component;
 
 use super::compile::{self, CompileError, CompileSource};
 use super::engine::SandboxEngine;
+use super::image_sample::PageSample;
 use crate::cache::ArtifactCache;
 
 /// A policy's machine code, ready to link.
@@ -31,6 +32,9 @@ pub struct PolicyCode {
     pub overrides: Option<Overrides>,
     /// Whether anything had to be compiled.
     pub source: CompileSource,
+    /// How many bytes of the policy's snapshot are mapped from another
+    /// policy's image (identical pages, shared; 0 when loaded whole).
+    pub shared_image_bytes: usize,
 }
 
 /// The per-store module overrides that make the shared runtime one policy.
@@ -60,7 +64,58 @@ impl Overrides {
 /// compiled (or mapped from the cache) once and shared by every policy.
 #[derive(Default)]
 pub struct RuntimeSet {
-    loaded: Mutex<HashMap<String, Component>>,
+    loaded: Mutex<HashMap<String, LoadedRuntime>>,
+}
+
+/// At most this many runs of a policy's pages are mapped from its base.
+const MAX_SHARED_RUNS: usize = 64;
+/// The share (numerator, denominator) of the process's mappings
+/// (`vm.max_map_count`) that shared runs may take in all memory slots.
+const SHARED_RUNS_MAP_SHARE: (u64, u64) = (1, 2);
+/// Linux's default `vm.max_map_count`, when it cannot be read.
+const DEFAULT_MAX_MAP_COUNT: u64 = 65_530;
+
+/// How many runs of shared pages each image may map: every run splits the
+/// mapping of each memory slot holding the image in up to two more, and
+/// all slots together must stay well inside the process's mapping limit.
+fn max_shared_runs(memory_slots: u32) -> usize {
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_MAX_MAP_COUNT);
+    runs_within(limit, memory_slots)
+}
+
+/// [`max_shared_runs`] under a mapping limit of `limit`.
+fn runs_within(limit: u64, memory_slots: u32) -> usize {
+    let (num, den) = SHARED_RUNS_MAP_SHARE;
+    let per_slot = limit * num / den / u64::from(memory_slots.max(1));
+    let runs = per_slot.saturating_sub(1) / 2;
+    usize::try_from(runs).map_or(MAX_SHARED_RUNS, |runs| runs.min(MAX_SHARED_RUNS))
+}
+
+/// At most this many images per runtime serve as bases.
+const MAX_BASES: usize = 8;
+/// An image becomes a base as well when no base has at least this share
+/// (numerator, denominator) of its sampled pages.
+const NEW_BASE_BELOW: (usize, usize) = (3, 4);
+
+/// One loaded runtime and the images its policies share pages with.
+struct LoadedRuntime {
+    component: Component,
+    /// Images whose pages later images map where they hold the same bytes
+    /// (our patch 0008), so that policies built on one host
+    /// (`build::entropy`) keep one copy of their common snapshot pages:
+    /// the first image loaded, then each one that none of these matches
+    /// well (another kind of policy). Kept for the runtime's lifetime, even
+    /// after their policies are unloaded.
+    bases: Vec<Base>,
+}
+
+/// A base image and its page sample.
+struct Base {
+    module: wasmtime::Module,
+    sample: PageSample,
 }
 
 impl RuntimeSet {
@@ -74,32 +129,70 @@ impl RuntimeSet {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LoadedRuntime>> {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The runtime compiled from `wasm`, loaded at most once per engine.
+    /// The runtime compiled from `wasm`, loaded at most once per engine,
+    /// and its key.
     #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
     fn get_or_load(
         &self,
         engine: &SandboxEngine,
         cache: &ArtifactCache,
         wasm: &[u8],
-    ) -> Result<(Component, CompileSource), CompileError> {
+    ) -> Result<(Component, String, CompileSource), CompileError> {
         let key = compile::compiled_key(engine, wasm);
         if let Some(runtime) = self.lock().get(&key) {
-            return Ok((runtime.clone(), CompileSource::Cached));
+            return Ok((runtime.component.clone(), key, CompileSource::Cached));
         }
         // Two policies loading at once may both load it; one copy is kept.
-        let (runtime, source) = compile::load_component(engine, cache, wasm)?;
-        let kept = self.lock().entry(key).or_insert(runtime).clone();
-        Ok((kept, source))
+        let (component, source) = compile::load_component(engine, cache, wasm)?;
+        let kept = (self.lock().entry(key.clone()))
+            .or_insert(LoadedRuntime {
+                component,
+                bases: Vec::new(),
+            })
+            .component
+            .clone();
+        Ok((kept, key, source))
+    }
+
+    /// The base image on runtime `key` whose sampled pages match
+    /// `sample`'s best (`None` when there is none yet); `image` becomes a
+    /// base too when none matches well and there is room.
+    #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
+    fn base_image_for(
+        &self,
+        key: &str,
+        image: &wasmtime::Module,
+        sample: PageSample,
+    ) -> Option<wasmtime::Module> {
+        let mut loaded = self.lock();
+        let runtime = loaded.get_mut(key)?;
+        let best = (runtime.bases.iter())
+            .map(|base| (base.sample.matches(&sample), base))
+            .max_by_key(|(matches, _)| *matches);
+        let matches = best.map_or(0, |(matches, _)| matches);
+        let chosen = best.map(|(_, base)| base.module.clone());
+        let (num, den) = NEW_BASE_BELOW;
+        if matches * den < sample.len() * num && runtime.bases.len() < MAX_BASES {
+            runtime.bases.push(Base {
+                module: image.clone(),
+                sample,
+            });
+        }
+        chosen
     }
 }
 
 /// Set (to anything) to load every policy whole, each with its own
 /// compiled copy of the runtime (the A/B switch of `bench load --mix`).
 pub const NO_SHARED_RUNTIME_ENV: &str = "POLICY_HOST_NO_SHARED_RUNTIME";
+
+/// Set (to anything) to map every policy image from its own artifact only,
+/// sharing no snapshot pages (the A/B switch of patch 0008).
+pub const NO_SHARED_PAGES_ENV: &str = "POLICY_HOST_NO_SHARED_PAGES";
 
 /// Loads `wasm`'s machine code: on the shared runtime when its layout
 /// allows and this build can override modules, whole otherwise.
@@ -124,6 +217,7 @@ pub fn load_policy_code(
         component,
         overrides: None,
         source,
+        shared_image_bytes: 0,
     })
 }
 
@@ -134,17 +228,31 @@ fn load_shared(
     parts: &super::split::SplitComponent,
 ) -> Result<PolicyCode, CompileError> {
     use super::split::{GLOBALS_MODULE, IMAGE_MODULE};
-    let (runtime, runtime_source) = engine
-        .runtimes()
-        .get_or_load(engine, cache, &parts.runtime)?;
+    let runtimes = engine.runtimes();
+    let (runtime, key, runtime_source) = runtimes.get_or_load(engine, cache, &parts.runtime)?;
     let (image, image_source) = compile::load_module(engine, cache, &parts.image)?;
+    let started = std::time::Instant::now();
+    let sample = PageSample::of_image_module(&parts.image);
+    let sampled_us = started.elapsed().as_micros();
+    let base = match (std::env::var_os(NO_SHARED_PAGES_ENV), sample) {
+        (None, Some(sample)) => runtimes.base_image_for(&key, &image, sample),
+        _ => None,
+    };
+    let runs = max_shared_runs(engine.memory_slots());
     let overrides = [
-        runtime.static_module_override(IMAGE_MODULE, Some(&image), &[]),
-        runtime.static_module_override(GLOBALS_MODULE, None, &parts.globals),
+        runtime.static_module_override(IMAGE_MODULE, Some(&image), base.as_ref(), runs, &[]),
+        runtime.static_module_override(GLOBALS_MODULE, None, None, 0, &parts.globals),
     ]
     .into_iter()
     .collect::<wasmtime::Result<Vec<_>>>()
     .map_err(|error| CompileError::Compile(format!("{error:#}")))?;
+    let shared_image_bytes = overrides[0].shared_image_bytes();
+    tracing::debug!(
+        shared_image_kib = shared_image_bytes >> 10,
+        sampled_us,
+        shared_us = started.elapsed().as_micros(),
+        "policy image mapped on the shared runtime"
+    );
     let source = match (runtime_source, image_source) {
         (CompileSource::Cached, CompileSource::Cached) => CompileSource::Cached,
         _ => CompileSource::Compiled,
@@ -153,5 +261,28 @@ fn load_shared(
         component: runtime,
         overrides: Some(Overrides(overrides.into())),
         source,
+        shared_image_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_runs_shrink_with_the_pool_and_stay_inside_the_mapping_limit() {
+        // The default pool (4 workers + 2 spare + 256 warm slots).
+        assert_eq!(runs_within(DEFAULT_MAX_MAP_COUNT, 262), 62);
+        assert_eq!(runs_within(DEFAULT_MAX_MAP_COUNT, 1), MAX_SHARED_RUNS);
+        assert_eq!(runs_within(DEFAULT_MAX_MAP_COUNT, 4096), 3);
+        assert_eq!(runs_within(DEFAULT_MAX_MAP_COUNT, 100_000), 0);
+        for slots in [1, 10, 262, 1000, 5000] {
+            let mappings =
+                u64::from(slots) * (2 * runs_within(DEFAULT_MAX_MAP_COUNT, slots) as u64 + 1);
+            assert!(
+                mappings <= DEFAULT_MAX_MAP_COUNT / 2 || slots == 1,
+                "{slots} slots"
+            );
+        }
+    }
 }

@@ -24,7 +24,9 @@ fn tenant_name(index: usize) -> String {
 
 /// Tenant `index`'s component: the probe policy under its own name, with a
 /// constant of its own in the snapshot, reporting that constant as
-/// `x-tenant` on every counter call. Built once (and cached across runs).
+/// `x-tenant` on every counter call, and what it drew from every source of
+/// randomness while it was imported as `x-import-draws`. Built once (and
+/// cached across runs).
 fn tenant_wasm(index: usize) -> &'static [u8] {
     static BUILT: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     &BUILT.get_or_init(|| {
@@ -40,16 +42,25 @@ fn tenant_wasm(index: usize) -> &'static [u8] {
     })[index]
 }
 
+/// Import-time draws from every entropy source a policy reaches (Python
+/// code, C-seeded generators, `secrets`, `uuid`), as one JSON header value.
+const IMPORT_DRAWS: &str = "import json as _json, os as _os, random as _random, secrets as _secrets, \
+    uuid as _uuid\nIMPORT_DRAWS = _json.dumps({\"urandom\": _os.urandom(16).hex(), \
+    \"random\": _random.Random().random(), \"secrets\": _secrets.token_hex(16), \
+    \"uuid\": str(_uuid.uuid4()), \"system\": _random.SystemRandom().random()})";
+
 fn stage_tenant(stage: &Path, index: usize) -> std::path::PathBuf {
     let probe = policy_dir("probe");
     let dir = stage.join(tenant_name(index));
     std::fs::create_dir_all(&dir).unwrap();
     let source = std::fs::read_to_string(probe.join("policy.py")).unwrap();
     let wrapper = format!(
-        "\nTENANT = {name:?}\n_probe_on_request = on_request\n\n\n\
+        "\nTENANT = {name:?}\n{draws}\n_probe_on_request = on_request\n\n\n\
          def on_request(ctx, params):\n    result = _probe_on_request(ctx, params)\n    \
-         if params.get(\"do\") == \"counter\":\n        result.set_headers[\"x-tenant\"] = TENANT\n    \
+         if params.get(\"do\") == \"counter\":\n        result.set_headers[\"x-tenant\"] = TENANT\n        \
+         result.set_headers[\"x-import-draws\"] = IMPORT_DRAWS\n    \
          return result\n",
+        draws = IMPORT_DRAWS,
         name = tenant_name(index)
     );
     std::fs::write(dir.join("policy.py"), source + &wrapper).unwrap();
@@ -96,6 +107,7 @@ fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
     );
     if PATCHED_WASMTIME {
         assert_eq!(engine.runtimes().len(), 1, "one runtime for all tenants");
+        assert_snapshot_pages_shared(&tenants);
     }
     for round in 0..5 {
         for (index, tenant) in tenants.iter().enumerate() {
@@ -108,6 +120,58 @@ fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
             let output = tenant.call(&engine, dirty).unwrap();
             assert_eq!(set_header(&output, "x-marker-on-entry"), "pristine");
         }
+    }
+}
+
+/// The first tenant loaded keeps its own image; the others, built on the
+/// same host with the same pre-initialization entropy, map every page they
+/// have in common with it from its artifact: nearly the whole snapshot.
+fn assert_snapshot_pages_shared(tenants: &[CompiledPolicy]) {
+    assert_eq!(
+        tenants[0].shared_image_bytes(),
+        0,
+        "the base shares nothing"
+    );
+    for (index, tenant) in tenants.iter().enumerate().skip(1) {
+        let shared = tenant.shared_image_bytes();
+        assert!(
+            shared >= 12 << 20,
+            "{} maps only {} KiB from the base image",
+            tenant_name(index),
+            shared >> 10
+        );
+    }
+}
+
+#[test]
+fn what_a_tenant_draws_while_imported_is_its_own() {
+    // Every tenant is built from the same per-host entropy (so that their
+    // snapshots share pages); the glue's per-build key must still make
+    // what each drew at import time its own.
+    let engine = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut seen: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+    for index in 0..4 {
+        let tenant = load(&engine, index);
+        let output = tenant.call(&engine, counter_request("draws")).unwrap();
+        let draws: serde_json::Value =
+            serde_json::from_str(set_header(&output, "x-import-draws")).unwrap();
+        let draws = draws.as_object().unwrap().clone();
+        assert_eq!(draws.len(), 5, "{draws:?}");
+        for earlier in &seen {
+            for (source, value) in &draws {
+                assert_ne!(
+                    earlier.get(source),
+                    Some(value),
+                    "{} drew the same {source} at import as an earlier tenant",
+                    tenant_name(index)
+                );
+            }
+        }
+        seen.push(draws);
     }
 }
 

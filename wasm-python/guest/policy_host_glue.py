@@ -28,6 +28,7 @@ import policy_host_output
 import policy_host_modules as _modules
 import policy_host_network  # noqa: F401  (network attempts raise PermissionError, never trap)
 import policy_host_json
+import policy_host_entropy
 
 try:
     import ssl  # noqa: F401
@@ -56,6 +57,8 @@ import policy_host_snapshot
 
 # Before the policy is imported, so that `from json import loads` gets ours too.
 policy_host_json.install()
+# Before the policy is imported: what it draws while imported is its own.
+policy_host_entropy.install()
 
 BUILD_ERROR_PREFIX = "policy-host-build-error: "
 MAX_TRACEBACK_CHARS = 16000
