@@ -114,11 +114,8 @@ fn compile_shim(toolchain_dir: &Path) -> io::Result<PathBuf> {
 /// The host's seed as 32 hex digits, created on first use.
 fn host_seed(cache_dir: &Path) -> io::Result<String> {
     let path = cache_dir.join(SEED_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let text = text.trim();
-        if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(text.to_ascii_lowercase());
-        }
+    if let Some(seed_hex) = read_seed(&path) {
+        return Ok(seed_hex);
     }
     std::fs::create_dir_all(cache_dir)?;
     let mut seed = [0u8; 16];
@@ -138,12 +135,16 @@ fn host_seed(cache_dir: &Path) -> io::Result<String> {
         std::fs::rename(&partial, &path)?;
     }
     let _ = std::fs::remove_file(&partial);
-    host_seed_existing(&path)
+    read_seed(&path)
+        .ok_or_else(|| io::Error::other(format!("{} does not hold 32 hex digits", path.display())))
 }
 
-fn host_seed_existing(path: &Path) -> io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text.trim().to_ascii_lowercase())
+/// The seed in `path`, if it holds one (32 hex digits).
+fn read_seed(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    let valid = text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| text.to_ascii_lowercase())
 }
 
 #[cfg(test)]

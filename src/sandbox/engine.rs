@@ -69,14 +69,24 @@ const SPARE_SLOTS: u32 = 2;
 /// The default of [`EngineOptions::warm_memory_slots`].
 pub const DEFAULT_WARM_MEMORY_SLOTS: u32 = 256;
 
+/// Component instances the pool holds: calls in flight and load-time checks.
+fn instance_slots(options: &EngineOptions) -> u32 {
+    options.max_concurrent_calls.max(1) + SPARE_SLOTS
+}
+
+/// Memory slots the pool holds: one per instance slot, plus the warm ones.
+fn memory_slots(options: &EngineOptions) -> u32 {
+    instance_slots(options) * MEMORIES_PER_COMPONENT + options.warm_memory_slots
+}
+
 fn pooling_config(options: &EngineOptions) -> PoolingAllocationConfig {
-    let slots = options.max_concurrent_calls.max(1) + SPARE_SLOTS;
+    let slots = instance_slots(options);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .total_memories(slots * MEMORIES_PER_COMPONENT + options.warm_memory_slots)
+        .total_memories(memory_slots(options))
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .total_tables(slots * TABLES_PER_COMPONENT)
         .table_elements(TABLE_ELEMENTS)
@@ -236,8 +246,7 @@ impl SandboxEngine {
     /// How many memory slots the pool has: those of calls in flight and
     /// load-time checks, plus the warm ones.
     pub fn memory_slots(&self) -> u32 {
-        let calls = self.options.max_concurrent_calls.max(1) + SPARE_SLOTS;
-        calls * MEMORIES_PER_COMPONENT + self.options.warm_memory_slots
+        memory_slots(&self.options)
     }
 
     /// Epoch ticks to allow for `timeout`: rounded up, plus one because the

@@ -25,7 +25,6 @@ pub struct CompiledPolicy {
     description: GuestDescription,
     mounts: Arc<[Mount]>,
     overrides: Option<Overrides>,
-    shared_image_bytes: usize,
 }
 
 impl CompiledPolicy {
@@ -54,7 +53,6 @@ impl CompiledPolicy {
             },
             mounts: mounts.into(),
             overrides: code.overrides,
-            shared_image_bytes: code.shared_image_bytes,
         };
         policy.description = policy.describe(engine)?;
         Ok(policy)
@@ -74,7 +72,9 @@ impl CompiledPolicy {
     /// How many bytes of its snapshot are mapped from another policy's
     /// image instead of its own (pages both have, kept once).
     pub fn shared_image_bytes(&self) -> usize {
-        self.shared_image_bytes
+        self.overrides
+            .as_ref()
+            .map_or(0, Overrides::shared_image_bytes)
     }
 
     /// The limits every call of this policy runs under.
