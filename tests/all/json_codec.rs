@@ -31,15 +31,36 @@ fn json_through_the_host_matches_python_s_own() {
     assert!(encodes >= 1000.0, "host encoded {encodes} values");
 }
 
-#[test]
-fn decoding_in_a_loop_stays_within_the_memory_python_s_json_would_use() {
-    // 1,000 decodes of a ~64 KiB body: without the codec's per-call budget
-    // the guest would keep ~60 MB of host results and exceed its 64 MiB.
+/// ~64 KiB of JSON items, as the body benchmarks send.
+fn items_body() -> Vec<u8> {
     let body = serde_json::to_vec(&json!({
         "items": (0..2000).map(|i| json!({"id": i, "name": format!("item-{i:08}")})).collect::<Vec<_>>()
     }))
     .unwrap();
-    assert!(body.len() > 60_000);
+    assert!(body.len() > 60_000 && body.len() < 80_000);
+    body
+}
+
+#[test]
+fn decoded_documents_are_kept_to_the_end_of_the_call_within_a_budget() {
+    // The glue keeps what json.loads built from up to 1 MiB of text per
+    // call, so the throw-away instance never frees it object by object;
+    // past that, documents are freed as Python's own json would free them.
+    let body = items_body();
+    let input = request(Headers::new(), Some(&body), params(json!({"keep": 20})));
+    let output = harness().call("json-codec-check", input).unwrap();
+    let kept: Vec<bool> = serde_json::from_value(output.updated_metadata["kept"].clone()).unwrap();
+    let within_budget = (1 << 20) / body.len();
+    assert_eq!(kept.len(), 20);
+    assert!(kept[..within_budget].iter().all(|&k| k), "{kept:?}");
+    assert!(kept[within_budget..].iter().all(|&k| !k), "{kept:?}");
+}
+
+#[test]
+fn decoding_in_a_loop_stays_within_the_memory_python_s_json_would_use() {
+    // 1,000 decodes of a ~64 KiB body: without the codec's per-call budget
+    // the guest would keep ~60 MB of host results and exceed its 64 MiB.
+    let body = items_body();
     let input = request(Headers::new(), Some(&body), params(json!({"loop": 1000})));
     let output = harness().call("json-codec-check", input).unwrap();
     assert!(

@@ -44,10 +44,15 @@ fn tenant_wasm(index: usize) -> &'static [u8] {
 
 /// Import-time draws from every entropy source a policy reaches (Python
 /// code, C-seeded generators, `secrets`, `uuid`), as one JSON header value.
+/// Every draw has a fixed length (floats as 16 digits), so that the tenants'
+/// snapshots differ in what they drew and never in how their later objects
+/// are laid out: a float's repr is 17 or 18 characters by chance, and one
+/// more byte can move every later allocation and leave a tenant sharing few
+/// pages with the base, build by build.
 const IMPORT_DRAWS: &str = "import json as _json, os as _os, random as _random, secrets as _secrets, \
     uuid as _uuid\nIMPORT_DRAWS = _json.dumps({\"urandom\": _os.urandom(16).hex(), \
-    \"random\": _random.Random().random(), \"secrets\": _secrets.token_hex(16), \
-    \"uuid\": str(_uuid.uuid4()), \"system\": _random.SystemRandom().random()})";
+    \"random\": f\"{_random.Random().random():.16f}\", \"secrets\": _secrets.token_hex(16), \
+    \"uuid\": str(_uuid.uuid4()), \"system\": f\"{_random.SystemRandom().random():.16f}\"})";
 
 fn stage_tenant(stage: &Path, index: usize) -> std::path::PathBuf {
     let probe = policy_dir("probe");

@@ -67,6 +67,13 @@ def on_request(ctx, params):
         for _ in range(int(params["loop"])):
             json.loads(ctx.body.content)
         return None
+    if params.get("keep"):
+        # Which of the decoded documents the glue keeps alive to the end of
+        # the call (so that they are never freed one object at a time).
+        kept = [any(document is held for held in policy_host_json._kept)
+                for document in [json.loads(ctx.body.content) for _ in range(int(params["keep"]))]]
+        ctx.shared.metadata["kept"] = kept
+        return None
     fixtures = policy_host_json._python_loads(ctx.body.content)
     hits = {"decode": 0, "encode": 0}
     real_decode, real_encode = policy_host_json.codec.decode, policy_host_json.codec.encode
