@@ -1,7 +1,7 @@
 """Native CPython reference for `policy-host bench`: runs a policy's phase
 function in-process, the way the old executor did, and prints timing JSON.
 
-argv[1] is a JSON spec: policy_dir, sdk_root, deps, phase, context (the
+Standard input holds a JSON spec: policy_dir, sdk_root, deps, phase, context (the
 SDK view of the context, from `src/contract/sdk_json.rs`), params, calls.
 """
 
@@ -10,7 +10,7 @@ import json
 import sys
 import time
 
-spec = json.loads(sys.argv[1])
+spec = json.load(sys.stdin)
 sys.path[:0] = [spec["sdk_root"], spec["policy_dir"], spec["deps"]]
 
 from sdk import policy as sdk  # noqa: E402

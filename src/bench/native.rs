@@ -1,8 +1,9 @@
 //! The native CPython reference: the same policy and inputs, run by the
 //! host's `python3` (the process the product replaces ran policies this way).
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 
@@ -41,11 +42,9 @@ pub fn run_native(
         "params": workload.input.params,
         "calls": calls,
     });
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(DRIVER)
-        .arg(spec.to_string())
-        .output()
+    // The spec goes on standard input: with a body of a few hundred KiB it
+    // would pass the kernel's limit on one argument.
+    let output = spawn_with_input(python, spec.to_string().as_bytes())
         .map_err(|e| format!("running {}: {e}", python.display()))?;
     if !output.status.success() {
         return Err(format!(
@@ -70,4 +69,21 @@ pub fn run_native(
         faults_per_call: 0.0,
         instantiate_p50_us: None,
     })
+}
+
+/// Runs the driver under `python` with `input` on its standard input.
+fn spawn_with_input(python: &Path, input: &[u8]) -> std::io::Result<std::process::Output> {
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(DRIVER)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // The driver reads all of its input before it prints anything, so
+    // writing first and then collecting its output cannot deadlock.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(input)?;
+    drop(stdin);
+    child.wait_with_output()
 }
