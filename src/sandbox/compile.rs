@@ -5,6 +5,7 @@ use wasmtime::Module;
 use wasmtime::component::Component;
 
 use super::engine::SandboxEngine;
+use super::pieces::Pieces;
 use crate::cache::{ArtifactCache, ArtifactKind};
 
 /// How a component was made ready.
@@ -28,8 +29,10 @@ pub enum CompileError {
 }
 
 /// The cache key of `wasm`'s machine code for `engine`.
-pub fn compiled_key(engine: &SandboxEngine, wasm: &[u8]) -> String {
-    let digest = Sha256::digest(wasm);
+pub fn compiled_key(engine: &SandboxEngine, wasm: &Pieces<'_>) -> String {
+    let mut hasher = Sha256::new();
+    wasm.hash_into(&mut hasher);
+    let digest = hasher.finalize();
     let hash: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
     format!("{hash}-{}", engine.compatibility_key()).replace('.', "_")
 }
@@ -41,11 +44,20 @@ pub fn load_component(
     cache: &ArtifactCache,
     wasm: &[u8],
 ) -> Result<(Component, CompileSource), CompileError> {
+    load_component_pieces(engine, cache, &Pieces::borrowing(wasm))
+}
+
+/// [`load_component`] for a component in pieces (made contiguous only
+/// when it must be compiled).
+pub fn load_component_pieces(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    wasm: &Pieces<'_>,
+) -> Result<(Component, CompileSource), CompileError> {
     load_cached(
-        engine,
         cache,
-        wasm,
-        || engine.precompile(wasm),
+        compiled_key(engine, wasm),
+        || engine.precompile(&wasm.to_vec()),
         // SAFETY: see `load_cached`.
         |path| unsafe { Component::deserialize_file(engine.engine(), path) },
         // SAFETY: see `load_cached`.
@@ -53,17 +65,16 @@ pub fn load_component(
     )
 }
 
-/// [`load_component`] for a core module (a policy's memory image).
+/// [`load_component_pieces`] for a core module (a policy's memory image).
 pub fn load_module(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
-    wasm: &[u8],
+    wasm: &Pieces<'_>,
 ) -> Result<(Module, CompileSource), CompileError> {
     load_cached(
-        engine,
         cache,
-        wasm,
-        || engine.engine().precompile_module(wasm),
+        compiled_key(engine, wasm),
+        || engine.engine().precompile_module(&wasm.to_vec()),
         // SAFETY: see `load_cached`.
         |path| unsafe { Module::deserialize_file(engine.engine(), path) },
         // SAFETY: see `load_cached`.
@@ -71,20 +82,19 @@ pub fn load_module(
     )
 }
 
-/// The cache lookup shared by components and modules. `load_file` and
+/// The cache lookup shared by components and modules, under `key`
+/// ([`compiled_key`]). `load_file` and
 /// `load_bytes` are only given our own compiler output: the key binds a
 /// cached file to `wasm` and this engine's configuration, only this
 /// program writes the cache directory, and it replaces files by rename,
 /// never in place, so a mapped file does not change.
 fn load_cached<T>(
-    engine: &SandboxEngine,
     cache: &ArtifactCache,
-    wasm: &[u8],
+    key: String,
     precompile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
     load_file: impl Fn(&std::path::Path) -> wasmtime::Result<T>,
     load_bytes: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
 ) -> Result<(T, CompileSource), CompileError> {
-    let key = compiled_key(engine, wasm);
     if let Ok(Some(path)) = cache.existing_path(ArtifactKind::Compiled, &key) {
         match load_file(&path) {
             Ok(loaded) => return Ok((loaded, CompileSource::Cached)),

@@ -12,7 +12,7 @@
 
 use std::hash::{DefaultHasher, Hasher};
 
-use wasmparser::{DataKind, Operator, Parser, Payload};
+use wasmparser::{BinaryReader, DataKind, DataSectionReader, Operator};
 
 /// Host pages, as Wasmtime maps images.
 const PAGE: usize = 4096;
@@ -26,11 +26,11 @@ pub struct PageSample {
 }
 
 impl PageSample {
-    /// The sample of the image an image module (`split`'s output: one
-    /// memory and active data segments at constant offsets) puts in
-    /// memory; `None` when the module does not parse as that.
-    pub fn of_image_module(module: &[u8]) -> Option<PageSample> {
-        let segments = active_segments(module)?;
+    /// The sample of the image a data section's contents (active
+    /// segments at constant offsets: `split`'s image) put in memory;
+    /// `None` when the section does not parse as that.
+    pub fn of_data_section(contents: &[u8]) -> Option<PageSample> {
+        let segments = active_segments(contents)?;
         let end = segments.iter().map(|(at, bytes)| at + bytes.len()).max()?;
         let sampled = end.div_ceil(PAGE).div_ceil(STRIDE);
         let mut pages = vec![0u8; sampled * PAGE];
@@ -74,24 +74,19 @@ fn copy_sampled(pages: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-/// The module's active data segments as `(address, bytes)`.
-fn active_segments(module: &[u8]) -> Option<Vec<(usize, &[u8])>> {
+/// A data section's active segments as `(address, bytes)`.
+fn active_segments(contents: &[u8]) -> Option<Vec<(usize, &[u8])>> {
+    let reader = DataSectionReader::new(BinaryReader::new(contents, 0)).ok()?;
     let mut segments = Vec::new();
-    for payload in Parser::new(0).parse_all(module) {
-        let Payload::DataSection(reader) = payload.ok()? else {
-            continue;
+    for data in reader {
+        let data = data.ok()?;
+        let DataKind::Active { offset_expr, .. } = data.kind else {
+            return None;
         };
-        for data in reader {
-            let data = data.ok()?;
-            let DataKind::Active { offset_expr, .. } = data.kind else {
-                return None;
-            };
-            let Operator::I32Const { value } = offset_expr.get_operators_reader().read().ok()?
-            else {
-                return None;
-            };
-            segments.push((usize::try_from(value as u32).ok()?, data.data));
-        }
+        let Operator::I32Const { value } = offset_expr.get_operators_reader().read().ok()? else {
+            return None;
+        };
+        segments.push((usize::try_from(value as u32).ok()?, data.data));
     }
     Some(segments)
 }
@@ -99,6 +94,19 @@ fn active_segments(module: &[u8]) -> Option<Vec<(usize, &[u8])>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use wasmparser::{Parser, Payload};
+
+    /// The sample of a module's data section.
+    fn sample(module: &[u8]) -> PageSample {
+        let data = Parser::new(0)
+            .parse_all(module)
+            .find_map(|payload| match payload {
+                Ok(Payload::DataSection(reader)) => Some(reader.range()),
+                _ => None,
+            });
+        PageSample::of_data_section(&module[data.unwrap()]).unwrap()
+    }
 
     /// An image module with `segments` as active data at their addresses.
     fn image_module(segments: &[(u32, Vec<u8>)]) -> Vec<u8> {
@@ -121,28 +129,28 @@ mod tests {
         let base: Vec<(u32, Vec<u8>)> = (0..64u32)
             .map(|p| (p * PAGE as u32, page(p as u8 + 1)))
             .collect();
-        let sample = PageSample::of_image_module(&image_module(&base)).unwrap();
-        assert_eq!(sample.len(), 4, "pages 0, 16, 32 and 48");
-        assert_eq!(sample.matches(&sample), 4);
+        let first = sample(&image_module(&base));
+        assert_eq!(first.len(), 4, "pages 0, 16, 32 and 48");
+        assert_eq!(first.matches(&first), 4);
         let mut changed = base.clone();
         changed[16].1[100] ^= 1;
-        let other = PageSample::of_image_module(&image_module(&changed)).unwrap();
-        assert_eq!(sample.matches(&other), 3, "page 16 differs");
+        let other = sample(&image_module(&changed));
+        assert_eq!(first.matches(&other), 3, "page 16 differs");
         changed[17].1[0] ^= 1;
-        let unsampled = PageSample::of_image_module(&image_module(&changed)).unwrap();
+        let unsampled = sample(&image_module(&changed));
         assert_eq!(other.matches(&unsampled), 4, "page 17 is not sampled");
     }
 
     #[test]
     fn segments_across_page_boundaries_land_in_their_pages() {
         let whole: Vec<u8> = (0..40 * PAGE).map(|i| (i % 251) as u8).collect();
-        let one = PageSample::of_image_module(&image_module(&[(0, whole.clone())])).unwrap();
+        let one = sample(&image_module(&[(0, whole.clone())]));
         let pieces: Vec<(u32, Vec<u8>)> = whole
             .chunks(1000)
             .enumerate()
             .map(|(i, chunk)| ((i * 1000) as u32, chunk.to_vec()))
             .collect();
-        let split = PageSample::of_image_module(&image_module(&pieces)).unwrap();
+        let split = sample(&image_module(&pieces));
         assert_eq!(one, split);
     }
 }

@@ -13,6 +13,7 @@ mod failure;
 pub mod host;
 mod image_sample;
 pub mod limits;
+pub mod pieces;
 pub mod policy;
 pub mod reused;
 pub mod shared;

@@ -154,14 +154,14 @@ impl RuntimeSet {
         &self,
         engine: &SandboxEngine,
         cache: &ArtifactCache,
-        wasm: &[u8],
+        wasm: &super::pieces::Pieces<'_>,
     ) -> Result<(Component, String, CompileSource), CompileError> {
         let key = compile::compiled_key(engine, wasm);
         if let Some(runtime) = self.lock().get(&key) {
             return Ok((runtime.component.clone(), key, CompileSource::Cached));
         }
         // Two policies loading at once may both load it; one copy is kept.
-        let (component, source) = compile::load_component(engine, cache, wasm)?;
+        let (component, source) = compile::load_component_pieces(engine, cache, wasm)?;
         let kept = (self.lock().entry(key.clone()))
             .or_insert(LoadedRuntime {
                 component,
@@ -238,7 +238,7 @@ pub fn load_policy_code(
 fn load_shared(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
-    parts: &super::split::SplitComponent,
+    parts: &super::split::SplitComponent<'_>,
 ) -> Result<PolicyCode, CompileError> {
     use super::split::{GLOBALS_MODULE, IMAGE_MODULE};
     let runtimes = engine.runtimes();
@@ -247,7 +247,7 @@ fn load_shared(
     let started = std::time::Instant::now();
     let base = match std::env::var_os(NO_SHARED_PAGES_ENV) {
         Some(_) => None,
-        None => PageSample::of_image_module(&parts.image)
+        None => PageSample::of_data_section(parts.image_data)
             .and_then(|sample| runtimes.base_image_for(&key, &image, sample)),
     };
     let sampled_us = started.elapsed().as_micros();

@@ -12,11 +12,13 @@
 //! only module 0's memory and data, and *globals* are module 1's values;
 //! the sandbox gives both back to each instance (see [`super::shared`]).
 //! Nothing is lost: runtime + image + globals is the original component.
+//! Both are [`Pieces`] borrowing the component: nothing is copied.
 
 use std::ops::Range;
 
 use wasmparser::{BinaryReader, Operator, Parser, Payload, TypeRef};
 
+use super::pieces::Pieces;
 use crate::manifest::write_leb128;
 
 /// The core module whose memory and data become the image.
@@ -35,14 +37,16 @@ const DATA_COUNT_SECTION: u8 = 12;
 /// Our own custom sections (manifest, bundle) stay with the policy.
 const OWN_SECTION_PREFIX: &str = "policy-host:";
 
-/// A component taken apart by [`split`].
+/// A component taken apart by [`split`], borrowing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitComponent {
+pub struct SplitComponent<'a> {
     /// The component without the policy's own data: the same bytes for
     /// every policy of one toolchain.
-    pub runtime: Vec<u8>,
+    pub runtime: Pieces<'a>,
     /// A core module with module 0's memory (the policy's minimum) and data.
-    pub image: Vec<u8>,
+    pub image: Pieces<'a>,
+    /// The contents of the image's data section.
+    pub image_data: &'a [u8],
     /// Module 1's defined globals as `(index, value)`.
     pub globals: Globals,
 }
@@ -66,7 +70,7 @@ type Section = (u8, Range<usize>);
 type Globals = Vec<(u32, i32)>;
 
 /// Splits `component` into runtime, image and globals.
-pub fn split(component: &[u8]) -> Result<SplitComponent, SplitError> {
+pub fn split(component: &[u8]) -> Result<SplitComponent<'_>, SplitError> {
     if component.get(..8) != Some(&COMPONENT_HEADER[..]) {
         return Err(SplitError::Layout("not a component"));
     }
@@ -86,16 +90,16 @@ pub fn split(component: &[u8]) -> Result<SplitComponent, SplitError> {
     for module in &modules[1..] {
         floor = floor.max(imported_memory_minimum(&component[(*module).clone()])?);
     }
-    let (runtime_m0, image) = split_memory_module(component, image_module, floor)?;
-    let (runtime_m1, globals) = split_globals_module(component, globals_module)?;
-    let mut runtime = COMPONENT_HEADER.to_vec();
+    let (mut runtime_m0, image, image_data) = split_memory_module(component, image_module, floor)?;
+    let (mut runtime_m1, globals) = split_globals_module(component, globals_module)?;
+    let mut runtime = Pieces::starting_with(&COMPONENT_HEADER);
     let mut module_index = 0;
     for (id, range) in &sections {
         let contents = &component[range.clone()];
         if *id == CORE_MODULE_SECTION {
             match module_index {
-                IMAGE_MODULE => push_section(&mut runtime, *id, &runtime_m0),
-                GLOBALS_MODULE => push_section(&mut runtime, *id, &runtime_m1),
+                IMAGE_MODULE => push_pieces(&mut runtime, *id, std::mem::take(&mut runtime_m0)),
+                GLOBALS_MODULE => push_pieces(&mut runtime, *id, std::mem::take(&mut runtime_m1)),
                 _ => push_section(&mut runtime, *id, contents),
             }
             module_index += 1;
@@ -106,20 +110,22 @@ pub fn split(component: &[u8]) -> Result<SplitComponent, SplitError> {
     Ok(SplitComponent {
         runtime,
         image,
+        image_data,
         globals,
     })
 }
 
-/// Module 0 without its data (memory minimum `floor`), and the image module.
-fn split_memory_module(
-    component: &[u8],
+/// Module 0 without its data (memory minimum `floor`), the image module,
+/// and the image's data section contents.
+fn split_memory_module<'a>(
+    component: &'a [u8],
     range: &Range<usize>,
     floor: u64,
-) -> Result<(Vec<u8>, Vec<u8>), SplitError> {
+) -> Result<(Pieces<'a>, Pieces<'a>, &'a [u8]), SplitError> {
     let module = &component[range.clone()];
-    let mut runtime = MODULE_HEADER.to_vec();
-    let mut image = MODULE_HEADER.to_vec();
-    let (mut memory, mut data) = (false, false);
+    let mut runtime = Pieces::starting_with(&MODULE_HEADER);
+    let mut image = Pieces::starting_with(&MODULE_HEADER);
+    let (mut memory, mut data) = (false, None);
     for (id, section) in module_sections(module)? {
         let contents = &module[section.clone()];
         match id {
@@ -128,31 +134,31 @@ fn split_memory_module(
                 if minimum < floor {
                     return Err(SplitError::Layout("memory smaller than its importers ask"));
                 }
-                push_section(&mut runtime, id, &plain_memory(floor));
+                push_owned_section(&mut runtime, id, &plain_memory(floor));
                 push_section(&mut image, id, contents);
                 memory = true;
             }
             DATA_SECTION => {
                 push_section(&mut image, id, contents);
-                data = true;
+                data = Some(contents);
             }
             DATA_COUNT_SECTION => return Err(SplitError::Layout("module 0 counts its data")),
             _ => push_section(&mut runtime, id, contents),
         }
     }
-    if !memory || !data {
-        return Err(SplitError::Layout("module 0 has no memory with data"));
+    match data {
+        Some(data) if memory => Ok((runtime, image, data)),
+        _ => Err(SplitError::Layout("module 0 has no memory with data")),
     }
-    Ok((runtime, image))
 }
 
 /// Module 1 with its constant globals zeroed, and their values.
-fn split_globals_module(
-    component: &[u8],
+fn split_globals_module<'a>(
+    component: &'a [u8],
     range: &Range<usize>,
-) -> Result<(Vec<u8>, Globals), SplitError> {
+) -> Result<(Pieces<'a>, Globals), SplitError> {
     let module = &component[range.clone()];
-    let mut runtime = MODULE_HEADER.to_vec();
+    let mut runtime = Pieces::starting_with(&MODULE_HEADER);
     let mut globals = Vec::new();
     for (id, section) in module_sections(module)? {
         let contents = &module[section.clone()];
@@ -177,7 +183,7 @@ fn split_globals_module(
             globals.push((index, value));
             zeroed.extend_from_slice(&[0x7f, u8::from(global.ty.mutable), 0x41, 0x00, 0x0b]);
         }
-        push_section(&mut runtime, id, &zeroed);
+        push_owned_section(&mut runtime, id, &zeroed);
     }
     Ok((runtime, globals))
 }
@@ -266,10 +272,29 @@ fn sections(bytes: &[u8], start: usize) -> Result<Vec<Section>, SplitError> {
     Ok(out)
 }
 
-fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
-    out.push(id);
-    write_leb128(out, contents.len() as u64);
-    out.extend_from_slice(contents);
+/// A section's id and size.
+fn section_header(id: u8, len: usize) -> Vec<u8> {
+    let mut header = vec![id];
+    write_leb128(&mut header, len as u64);
+    header
+}
+
+/// Appends a section whose contents are borrowed from the input.
+fn push_section<'a>(out: &mut Pieces<'a>, id: u8, contents: &'a [u8]) {
+    out.push_owned(&section_header(id, contents.len()));
+    out.push_borrowed(contents);
+}
+
+/// Appends a section with contents of our own (a few bytes).
+fn push_owned_section(out: &mut Pieces<'_>, id: u8, contents: &[u8]) {
+    out.push_owned(&section_header(id, contents.len()));
+    out.push_owned(contents);
+}
+
+/// Appends a section whose contents are `contents`.
+fn push_pieces<'a>(out: &mut Pieces<'a>, id: u8, contents: Pieces<'a>) {
+    out.push_owned(&section_header(id, contents.len()));
+    out.append(contents);
 }
 
 #[cfg(test)]
@@ -287,10 +312,10 @@ mod tests {
             r#"(module (import "env" "memory" (memory 2)) (global (mut i32) (i32.const {global})))"#
         ))
         .unwrap();
-        let mut out = COMPONENT_HEADER.to_vec();
+        let mut out = Pieces::starting_with(&COMPONENT_HEADER);
         push_section(&mut out, CORE_MODULE_SECTION, &m0);
         push_section(&mut out, CORE_MODULE_SECTION, &m1);
-        out
+        out.to_vec()
     }
 
     fn validate(bytes: &[u8]) {
@@ -299,23 +324,29 @@ mod tests {
 
     #[test]
     fn splits_into_a_shared_runtime_an_image_and_globals() {
-        let a = split(&component(3, "tenant-a", 7)).unwrap();
-        let b = split(&component(4, "tenant-b-data", -9)).unwrap();
-        assert_eq!(a.runtime, b.runtime, "the runtime is the same bytes");
+        let (a, b) = (
+            component(3, "tenant-a", 7),
+            component(4, "tenant-b-data", -9),
+        );
+        let (a, b) = (split(&a).unwrap(), split(&b).unwrap());
+        let runtime = a.runtime.to_vec();
+        assert_eq!(runtime, b.runtime.to_vec(), "the runtime is the same bytes");
         assert_eq!(a.globals, vec![(0, 7)]);
         assert_eq!(b.globals, vec![(0, -9)]);
-        validate(&a.runtime);
-        validate(&a.image);
-        let image = String::from_utf8_lossy(&b.image).into_owned();
+        validate(&runtime);
+        validate(&a.image.to_vec());
+        let image = String::from_utf8_lossy(&b.image.to_vec()).into_owned();
         assert!(image.contains("tenant-b-data"));
-        assert!(!String::from_utf8_lossy(&a.runtime).contains("tenant-a"));
+        assert!(image.ends_with(&*String::from_utf8_lossy(b.image_data)));
+        assert!(!String::from_utf8_lossy(&runtime).contains("tenant-a"));
     }
 
     #[test]
     fn the_runtime_memory_is_as_small_as_its_importers_allow() {
-        let parts = split(&component(5, "x", 0)).unwrap();
-        let runtime_m0 = &sections(&parts.runtime, 8).unwrap()[0].1;
-        let m0 = &parts.runtime[runtime_m0.clone()];
+        let component = component(5, "x", 0);
+        let runtime = split(&component).unwrap().runtime.to_vec();
+        let runtime_m0 = &sections(&runtime, 8).unwrap()[0].1;
+        let m0 = &runtime[runtime_m0.clone()];
         let memory = module_sections(m0)
             .unwrap()
             .into_iter()
@@ -326,12 +357,10 @@ mod tests {
 
     #[test]
     fn other_layouts_are_refused() {
-        let mut one_module = COMPONENT_HEADER.to_vec();
-        push_section(
-            &mut one_module,
-            CORE_MODULE_SECTION,
-            &wat::parse_str("(module (memory 1) (data (i32.const 0) \"x\"))").unwrap(),
-        );
+        let module = wat::parse_str("(module (memory 1) (data (i32.const 0) \"x\"))").unwrap();
+        let mut one_module = Pieces::starting_with(&COMPONENT_HEADER);
+        push_section(&mut one_module, CORE_MODULE_SECTION, &module);
+        let one_module = one_module.to_vec();
         assert!(matches!(split(&one_module), Err(SplitError::Layout(_))));
         let module = wat::parse_str("(module)").unwrap();
         assert!(matches!(split(&module), Err(SplitError::Layout(_))));
