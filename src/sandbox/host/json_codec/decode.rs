@@ -5,9 +5,10 @@
 //! Object keys are written once and then referenced (marshal's `FLAG_REF`
 //! and `r`), as Python's decoder shares one string object per distinct key.
 
-use std::collections::HashMap;
+use std::ops::Range;
 
 use super::MAX_DEPTH;
+use super::keys::Keys;
 use super::marshal::{self, Writer};
 
 /// The marshal data of the JSON document `text`, or `None`.
@@ -19,7 +20,7 @@ pub fn json_to_marshal(text: &[u8]) -> Option<Vec<u8>> {
         text,
         at: 0,
         out: Writer::with_capacity(text.len() + text.len() / 2 + 16),
-        keys: HashMap::new(),
+        keys: Keys::default(),
         scratch: Vec::new(),
     };
     parser.whitespace();
@@ -32,10 +33,32 @@ struct Parser<'a> {
     text: &'a [u8],
     at: usize,
     out: Writer,
-    /// Each distinct key's marshal reference index.
-    keys: HashMap<Vec<u8>, u32>,
+    keys: Keys,
+    /// A string with escapes, decoded.
     scratch: Vec<u8>,
 }
+
+/// Where a decoded string's bytes are.
+enum Decoded {
+    /// In the text as they are (no escapes).
+    Text(Range<usize>),
+    /// In `scratch`.
+    Scratch,
+}
+
+/// Bytes that end a run of a string copied as is: `"`, `\` and controls.
+const STRING_STOPS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte < 0x20 || byte == b'"' as usize || byte == b'\\' as usize;
+        byte += 1;
+    }
+    table
+};
+
+/// Integers of at most this many digits fit an `i64`, and are read here.
+const MAX_FAST_DIGITS: usize = 18;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
@@ -58,8 +81,12 @@ impl Parser<'_> {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
             b'"' => {
-                self.string()?;
-                self.out.string(&self.scratch);
+                let decoded = self.string()?;
+                let text = self.text;
+                self.out.string(match decoded {
+                    Decoded::Text(range) => &text[range],
+                    Decoded::Scratch => &self.scratch,
+                });
                 Some(())
             }
             b't' => self.literal(b"true").map(|()| self.out.tag(marshal::TRUE)),
@@ -97,8 +124,8 @@ impl Parser<'_> {
             if self.peek()? != b'"' {
                 return None;
             }
-            self.string()?;
-            self.key();
+            let decoded = self.string()?;
+            self.key(decoded);
             self.whitespace();
             if self.peek()? != b':' {
                 return None;
@@ -126,15 +153,19 @@ impl Parser<'_> {
         }
     }
 
-    /// Writes the key in `scratch`: a reference when seen before.
-    fn key(&mut self) {
-        if let Some(&index) = self.keys.get(self.scratch.as_slice()) {
+    /// Writes a decoded key: a reference when seen before.
+    fn key(&mut self, decoded: Decoded) {
+        let text = self.text;
+        let key = match decoded {
+            Decoded::Text(range) => &text[range],
+            Decoded::Scratch => &self.scratch[..],
+        };
+        if let Some(index) = self.keys.get(key) {
             self.out.reference(index);
             return;
         }
-        let index = self.keys.len() as u32;
-        self.out.string_flagged(&self.scratch);
-        self.keys.insert(self.scratch.clone(), index);
+        self.keys.insert(key);
+        self.out.string_flagged(key);
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
@@ -197,6 +228,14 @@ impl Parser<'_> {
             }
             float = true;
         }
+        if !float && int_digits <= MAX_FAST_DIGITS {
+            let magnitude = (self.text[int_start..self.at].iter())
+                .fold(0i64, |value, digit| value * 10 + i64::from(digit - b'0'));
+            let negative = int_start > start;
+            self.out
+                .int(i128::from(if negative { -magnitude } else { magnitude }));
+            return Some(());
+        }
         let text = std::str::from_utf8(&self.text[start..self.at]).ok()?;
         if float {
             self.out.float(text.parse().ok()?);
@@ -211,27 +250,39 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// Decodes the string at `at` into `scratch` (UTF-8, lone surrogates as
+    /// Reads the string at `at`: its bytes as they are in the text, or
+    /// with escapes decoded into `scratch` (UTF-8, lone surrogates as
     /// marshal's surrogatepass bytes).
-    fn string(&mut self) -> Option<()> {
+    fn string(&mut self) -> Option<Decoded> {
         self.at += 1;
+        let start = self.at;
+        self.at += self.plain_run()?;
+        if self.text[self.at] == b'"' {
+            self.at += 1;
+            return Some(Decoded::Text(start..self.at - 1));
+        }
         self.scratch.clear();
+        self.scratch.extend_from_slice(&self.text[start..self.at]);
         loop {
-            let rest = &self.text[self.at..];
-            let plain = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            self.scratch.extend_from_slice(&rest[..plain]);
-            self.at += plain;
             match self.text[self.at] {
                 b'"' => {
                     self.at += 1;
-                    return Some(());
+                    return Some(Decoded::Scratch);
                 }
                 b'\\' => self.escape()?,
                 _ => return None, // a raw control character: strict mode refuses it
             }
+            let run = self.plain_run()?;
+            self.scratch
+                .extend_from_slice(&self.text[self.at..self.at + run]);
+            self.at += run;
         }
+    }
+
+    /// How many bytes from `at` a string holds as they are; `None` when
+    /// the text ends first.
+    fn plain_run(&self) -> Option<usize> {
+        (self.text[self.at..].iter()).position(|&b| STRING_STOPS[usize::from(b)])
     }
 
     fn escape(&mut self) -> Option<()> {

@@ -4,7 +4,7 @@
 //! JSON has no form for (bytes, sets, …), keys it would refuse, and lone
 //! surrogates without `ensure_ascii`.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use super::MAX_DEPTH;
 use super::float_repr::push_repr;
@@ -29,18 +29,21 @@ const MAX_TEXT_BYTES: usize = crate::sandbox::state::MAX_HOSTCALL_BYTES;
 pub fn marshal_to_json(data: &[u8], style: Style<'_>) -> Option<String> {
     let mut writer = JsonWriter {
         input: Reader::new(data),
-        out: String::with_capacity(data.len() + data.len() / 4 + 16),
+        out: Vec::with_capacity(data.len() + data.len() / 4 + 16),
         style,
         refs: Vec::new(),
         replaying: 0,
     };
     writer.next(0, false)?;
-    writer.input.done().then_some(writer.out)
+    // Every byte written is ASCII or a validated character's UTF-8: this
+    // check never fails, and costs one pass over the text.
+    writer.input.done().then_some(())?;
+    String::from_utf8(writer.out).ok()
 }
 
 struct JsonWriter<'a> {
     input: Reader<'a>,
-    out: String,
+    out: Vec<u8>,
     style: Style<'a>,
     /// Where each flagged object starts in the input; `None` while it is
     /// being written (a reference to it then is a cycle).
@@ -87,16 +90,18 @@ impl<'a> JsonWriter<'a> {
 
     fn value(&mut self, tag: u8, depth: usize) -> Option<()> {
         match tag {
-            marshal::NONE => self.out.push_str("null"),
-            marshal::TRUE => self.out.push_str("true"),
-            marshal::FALSE => self.out.push_str("false"),
+            marshal::NONE => self.out.extend_from_slice(b"null"),
+            marshal::TRUE => self.out.extend_from_slice(b"true"),
+            marshal::FALSE => self.out.extend_from_slice(b"false"),
             marshal::INT => {
                 let value = self.input.u32()? as i32;
-                write!(self.out, "{value}").ok()?;
+                self.out
+                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
             }
             marshal::LONG => {
                 let value = self.input.long()?;
-                write!(self.out, "{value}").ok()?;
+                self.out
+                    .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
             }
             marshal::BINARY_FLOAT => {
                 let value = self.input.float()?;
@@ -122,12 +127,14 @@ impl<'a> JsonWriter<'a> {
     /// `json.dumps`'s float form (`allow_nan` is on).
     fn float(&mut self, value: f64) {
         if value.is_nan() {
-            self.out.push_str("NaN");
+            self.out.extend_from_slice(b"NaN");
         } else if value.is_infinite() {
-            self.out
-                .push_str(if value > 0.0 { "Infinity" } else { "-Infinity" });
+            let text = if value > 0.0 { "Infinity" } else { "-Infinity" };
+            self.out.extend_from_slice(text.as_bytes());
         } else {
-            push_repr(&mut self.out, value);
+            let mut text = String::new();
+            push_repr(&mut text, value);
+            self.out.extend_from_slice(text.as_bytes());
         }
     }
 
@@ -147,14 +154,15 @@ impl<'a> JsonWriter<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.out.push('[');
+        self.out.push(b'[');
         for index in 0..count {
             if index > 0 {
-                self.out.push_str(self.style.item_separator);
+                self.out
+                    .extend_from_slice(self.style.item_separator.as_bytes());
             }
             self.next(depth, false)?;
         }
-        self.out.push(']');
+        self.out.push(b']');
         Some(())
     }
 
@@ -162,7 +170,7 @@ impl<'a> JsonWriter<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.out.push('{');
+        self.out.push(b'{');
         let mut first = true;
         loop {
             if self.input.peek()? == marshal::NULL {
@@ -170,14 +178,16 @@ impl<'a> JsonWriter<'a> {
                 break;
             }
             if !first {
-                self.out.push_str(self.style.item_separator);
+                self.out
+                    .extend_from_slice(self.style.item_separator.as_bytes());
             }
             first = false;
             self.next(depth, true)?;
-            self.out.push_str(self.style.key_separator);
+            self.out
+                .extend_from_slice(self.style.key_separator.as_bytes());
             self.next(depth, false)?;
         }
-        self.out.push('}');
+        self.out.push(b'}');
         Some(())
     }
 
@@ -194,7 +204,7 @@ impl<'a> JsonWriter<'a> {
             | marshal::NONE => {
                 self.value(tag, 0)?;
                 let spelled = self.out.split_off(start);
-                self.quoted(spelled.as_bytes())
+                self.quoted(&spelled)
             }
             _ => {
                 let text = self.string(tag)?;
@@ -211,17 +221,35 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-fn push_quoted(out: &mut String, text: &[u8], ensure_ascii: bool) -> Option<()> {
-    out.push('"');
+/// Bytes that end a run copied as is: what Python escapes (`"`, `\`,
+/// controls; with `ensure_ascii` also DEL) and the first byte of every
+/// character outside ASCII, which is decoded and checked on its own.
+const fn stops(ensure_ascii: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] =
+            byte < 0x20 || byte == b'"' as usize || byte == b'\\' as usize || byte >= 0x80;
+        byte += 1;
+    }
+    table[0x7f] = ensure_ascii;
+    table
+}
+
+const STOPS: [bool; 256] = stops(false);
+const STOPS_ASCII: [bool; 256] = stops(true);
+
+fn push_quoted(out: &mut Vec<u8>, text: &[u8], ensure_ascii: bool) -> Option<()> {
+    let stops = if ensure_ascii { &STOPS_ASCII } else { &STOPS };
+    out.push(b'"');
     let mut at = 0;
     while at < text.len() {
         let plain = text[at..]
             .iter()
-            .position(|&b| b < 0x20 || b == b'"' || b == b'\\' || (ensure_ascii && b >= 0x7f))
+            .position(|&b| stops[usize::from(b)])
             .unwrap_or(text.len() - at);
-        // The run is ASCII, or UTF-8 checked below before it is kept.
-        let run = &text[at..at + plain];
-        out.push_str(std::str::from_utf8(run).ok()?);
+        // The run is ASCII: copied as is.
+        out.extend_from_slice(&text[at..at + plain]);
         at += plain;
         if at == text.len() {
             break;
@@ -230,22 +258,25 @@ fn push_quoted(out: &mut String, text: &[u8], ensure_ascii: bool) -> Option<()> 
         at += len;
         push_escape(out, code, ensure_ascii)?;
     }
-    out.push('"');
+    out.push(b'"');
     Some(())
 }
 
 /// Python's escape of one character that its encoder does not copy as is.
-fn push_escape(out: &mut String, code: u32, ensure_ascii: bool) -> Option<()> {
+fn push_escape(out: &mut Vec<u8>, code: u32, ensure_ascii: bool) -> Option<()> {
     match code {
-        0x22 => out.push_str("\\\""),
-        0x5c => out.push_str("\\\\"),
-        0x0a => out.push_str("\\n"),
-        0x0d => out.push_str("\\r"),
-        0x09 => out.push_str("\\t"),
-        0x08 => out.push_str("\\b"),
-        0x0c => out.push_str("\\f"),
+        0x22 => out.extend_from_slice(b"\\\""),
+        0x5c => out.extend_from_slice(b"\\\\"),
+        0x0a => out.extend_from_slice(b"\\n"),
+        0x0d => out.extend_from_slice(b"\\r"),
+        0x09 => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
         0..=0x1f => write!(out, "\\u{code:04x}").ok()?,
-        _ if !ensure_ascii => out.push(char::from_u32(code)?),
+        _ if !ensure_ascii => {
+            let c = char::from_u32(code)?;
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
         0x10000.. => {
             let offset = code - 0x10000;
             let high = 0xd800 | (offset >> 10);
@@ -274,5 +305,10 @@ fn decode_wtf8(bytes: &[u8]) -> Option<(u32, usize)> {
         }
         code = (code << 6) | u32::from(byte & 0x3f);
     }
-    Some((code, len))
+    // The shortest form only, up to U+10FFFF, as marshal writes a str.
+    let shortest = match len {
+        3 => code >= 0x800,
+        _ => (0x10000..=0x10ffff).contains(&code),
+    };
+    (len == 2 || shortest).then_some((code, len))
 }

@@ -13,6 +13,7 @@
 mod decode;
 mod encode;
 mod float_repr;
+mod keys;
 mod marshal;
 
 pub use decode::json_to_marshal;

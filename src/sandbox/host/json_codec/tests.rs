@@ -103,3 +103,44 @@ fn a_reference_is_written_again_and_a_cycle_is_python_s_to_report() {
     let cycle = [b'[' | marshal::FLAG_REF, 1, 0, 0, 0, b'r', 0, 0, 0, 0];
     assert_eq!(compact_ascii(&cycle), None);
 }
+
+#[test]
+fn characters_outside_ascii_are_copied_or_escaped_and_malformed_ones_refused() {
+    let unicode_str = |bytes: &[u8]| {
+        let mut data = vec![marshal::UNICODE];
+        data.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        data.extend_from_slice(bytes);
+        data
+    };
+    let style = |ensure_ascii| Style {
+        item_separator: ",",
+        key_separator: ":",
+        ensure_ascii,
+    };
+    let text = unicode_str("a\x7fé😀z".as_bytes());
+    assert_eq!(
+        marshal_to_json(&text, style(false)).as_deref(),
+        Some("\"a\x7fé😀z\"")
+    );
+    assert_eq!(
+        marshal_to_json(&text, style(true)).as_deref(),
+        Some(r#""a\u007f\u00e9\ud83d\ude00z""#)
+    );
+    // No str marshals to these: an overlong "/", an overlong "é", a code
+    // point past U+10FFFF, a stray continuation byte.
+    for malformed in [
+        &[0xe0, 0x80, 0xaf][..],
+        &[0xf0, 0x80, 0x83, 0xa9],
+        &[0xf4, 0x90, 0x80, 0x80],
+        &[0x80],
+    ] {
+        for ensure_ascii in [true, false] {
+            let data = unicode_str(malformed);
+            assert_eq!(
+                marshal_to_json(&data, style(ensure_ascii)),
+                None,
+                "{malformed:x?}"
+            );
+        }
+    }
+}
