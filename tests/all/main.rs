@@ -7,6 +7,7 @@ mod cache_cli;
 mod contract;
 mod deploy;
 mod engine_features;
+mod epoch_checks;
 mod escape;
 mod gateway_contract;
 mod grpc;
