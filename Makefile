@@ -26,7 +26,7 @@ POLICY_OUT ?= build/policies
 SOCKET     ?= $(CURDIR)/build/policy-host.sock
 SAMPLES    := $(wildcard sample-policies/*)
 
-.PHONY: all toolchain patched-wasmtime host wasm-python run try test test-stock test-swap fuzz soak lint fmt clippy bench bench-instructions bench-load clean
+.PHONY: all toolchain patched-wasmtime host wasm-python run try test test-stock test-swap fuzz soak lint fmt clippy bench bench-instructions bench-load bench-reference clean
 
 all: wasm-python
 
@@ -110,6 +110,10 @@ bench-instructions: wasm-python
 ## bench-load: end-to-end load over the Unix socket (starts and stops a server)
 bench-load: wasm-python
 	wasm-python/bench-load.sh $(BIN) $(POLICY_OUT)
+
+## bench-reference: our server beside a stand-in for the old Python executor, same client
+bench-reference: wasm-python
+	wasm-python/bench-reference.sh $(BIN) $(POLICY_OUT)
 
 clean:
 	rm -rf build target
