@@ -38,10 +38,14 @@ fn call_past_the_deadline(name: &str, fuel: u64) -> Result<i32, Trap> {
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     store.set_epoch_deadline(0);
     let result = if name == "straight" {
-        let func = instance.get_typed_func::<i32, i32>(&mut store, name).unwrap();
+        let func = instance
+            .get_typed_func::<i32, i32>(&mut store, name)
+            .unwrap();
         func.call(&mut store, 7)
     } else {
-        let func = instance.get_typed_func::<(), i32>(&mut store, name).unwrap();
+        let func = instance
+            .get_typed_func::<(), i32>(&mut store, name)
+            .unwrap();
         func.call(&mut store, ())
     };
     result.map_err(|error| {

@@ -46,6 +46,16 @@ enum Decoded {
     Scratch,
 }
 
+impl Decoded {
+    /// The decoded bytes, from the text or the scratch buffer.
+    fn bytes<'b>(&self, text: &'b [u8], scratch: &'b [u8]) -> &'b [u8] {
+        match self {
+            Decoded::Text(range) => &text[range.clone()],
+            Decoded::Scratch => scratch,
+        }
+    }
+}
+
 /// Bytes that end a run of a string copied as is: `"`, `\` and controls.
 const STRING_STOPS: [bool; 256] = {
     let mut table = [false; 256];
@@ -83,10 +93,7 @@ impl Parser<'_> {
             b'"' => {
                 let decoded = self.string()?;
                 let text = self.text;
-                self.out.string(match decoded {
-                    Decoded::Text(range) => &text[range],
-                    Decoded::Scratch => &self.scratch,
-                });
+                self.out.string(decoded.bytes(text, &self.scratch));
                 Some(())
             }
             b't' => self.literal(b"true").map(|()| self.out.tag(marshal::TRUE)),
@@ -156,10 +163,7 @@ impl Parser<'_> {
     /// Writes a decoded key: a reference when seen before.
     fn key(&mut self, decoded: Decoded) {
         let text = self.text;
-        let key = match decoded {
-            Decoded::Text(range) => &text[range],
-            Decoded::Scratch => &self.scratch[..],
-        };
+        let key = decoded.bytes(text, &self.scratch);
         if let Some(index) = self.keys.get(key) {
             self.out.reference(index);
             return;
