@@ -5,7 +5,8 @@
 # Levels alternate between the two servers, twice each, so that the VM's
 # drift shows up as spread instead of as a difference.
 #
-# Usage: bench-reference.sh [BIN] [POLICY_OUT] [SECONDS]
+# Usage: bench-reference.sh [BIN] [POLICY_OUT] [SECONDS] (BIN and POLICY_OUT
+# relative to the current directory; the samples are the project's own).
 # Installs grpcio into wasm-python/.venv-reference (pinned) on first use.
 set -euo pipefail
 bin="${1:-target/release/policy-host}"
@@ -13,6 +14,7 @@ policies="${2:-build/policies}"
 seconds="${3:-5}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv-reference"
+samples="$here/../sample-policies"
 grpc_version="1.85.1"
 
 if ! "$venv/bin/python" -c "import grpc, grpc_tools, jsonschema" 2>/dev/null; then
@@ -20,7 +22,7 @@ if ! "$venv/bin/python" -c "import grpc, grpc_tools, jsonschema" 2>/dev/null; th
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "grpcio==$grpc_version" "grpcio-tools==$grpc_version"
-  for requirements in sample-policies/*/requirements.txt; do
+  for requirements in "$samples"/*/requirements.txt; do
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   done
 fi
@@ -30,11 +32,12 @@ ours="$dir/ours.sock"
 theirs="$dir/reference.sock"
 "$bin" serve --policies "$policies" --socket "$ours" --log-level error &
 ours_pid=$!
-"$venv/bin/python" "$here/reference_executor.py" "$theirs" sample-policies/* >"$dir/reference.log" 2>&1 &
+"$venv/bin/python" "$here/reference_executor.py" "$theirs" "$samples"/* >"$dir/reference.log" 2>&1 &
 theirs_pid=$!
 trap 'kill -TERM "$ours_pid" "$theirs_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 300); do [ -S "$ours" ] && [ -S "$theirs" ] && break; sleep 0.1; done
-[ -S "$theirs" ] || { cat "$dir/reference.log"; exit 1; }
+[ -S "$ours" ] || { echo "policy-host serve did not start" >&2; exit 1; }
+[ -S "$theirs" ] || { cat "$dir/reference.log" >&2; exit 1; }
 
 level() { # server-name socket pid args...
   local name="$1" socket="$2" pid="$3"

@@ -25,7 +25,7 @@ const SHAPES: &str = r#"
   (func $f1 (result i32) call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
   (func (export "call_tree") (result i32) call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
   (func (export "loop") (result i32) (loop $again br $again) i32.const 0)
-  (func (export "straight") (param i32) (result i32) local.get 0 i32.const 6 i32.mul))
+  (func (export "straight") (result i32) i32.const 7 i32.const 6 i32.mul))
 "#;
 
 /// Calls `name` with the epoch deadline already passed and `fuel` to spend;
@@ -37,17 +37,10 @@ fn call_past_the_deadline(name: &str, fuel: u64) -> Result<i32, Trap> {
     store.set_fuel(fuel).unwrap();
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     store.set_epoch_deadline(0);
-    let result = if name == "straight" {
-        let func = instance
-            .get_typed_func::<i32, i32>(&mut store, name)
-            .unwrap();
-        func.call(&mut store, 7)
-    } else {
-        let func = instance
-            .get_typed_func::<(), i32>(&mut store, name)
-            .unwrap();
-        func.call(&mut store, ())
-    };
+    let func = instance
+        .get_typed_func::<(), i32>(&mut store, name)
+        .unwrap();
+    let result = func.call(&mut store, ());
     result.map_err(|error| {
         *error
             .downcast_ref::<Trap>()
