@@ -10,7 +10,7 @@ use crate::contract::{CallOutput, CallStats};
 use crate::dispatch::breaker::BreakerSettings;
 use crate::dispatch::metrics::Metrics;
 use crate::dispatch::observe::{CallObserver, Timing};
-use crate::dispatch::{EntryMeta, PolicyEntry};
+use crate::dispatch::{EntryMeta, LoadFailure, PolicyEntry};
 
 /// Nanoseconds per observed call, with and without metrics.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +25,7 @@ pub struct ObserveCost {
 pub fn measure(calls: usize) -> ObserveCost {
     let entry = PolicyEntry::lazy(
         "bench@v1".into(),
-        Box::new(|| Err("never loaded".into())),
+        Box::new(|| Err(LoadFailure::lasting("never loaded"))),
         EntryMeta::default(),
     );
     let output = CallOutput {

@@ -24,7 +24,7 @@ use super::caps::{InputCaps, check_caps};
 use super::metrics::{HostState, Metrics};
 use super::observe::{CallObserver, Timing};
 use super::registry::{PolicyRegistry, major_version};
-use super::resident::PolicyEntry;
+use super::resident::{LoadFailure, PolicyEntry};
 use super::worker_options::{Worker, WorkerOptions};
 use super::workers::WorkerPool;
 use crate::contract::{
@@ -306,7 +306,7 @@ fn run_on_worker(
     let mut ran = None;
     let result = registry
         .resolve(entry)
-        .map_err(|error| CallError::Internal(format!("loading {}: {error}", entry.label())))
+        .map_err(|error| load_error(entry, &error))
         .and_then(|policy| {
             check_phase(&policy, input.phase)?;
             Admission::check_wait(waited, policy.limits().timeout)?;
@@ -317,6 +317,17 @@ fn run_on_worker(
         });
     observer.finished(entry, request_id, pass, &result, Timing { waited, ran });
     result
+}
+
+/// A failed load as the call sees it: the host too busy to load now is
+/// `overloaded` (the next call tries again), anything else internal.
+fn load_error(entry: &PolicyEntry, failure: &LoadFailure) -> CallError {
+    let message = format!("loading {}: {failure}", entry.label());
+    if failure.transient {
+        CallError::Overloaded(message)
+    } else {
+        CallError::Internal(message)
+    }
 }
 
 /// A queued call; resolves with its result.

@@ -9,7 +9,7 @@ use cap_std::fs::Dir;
 
 use super::metrics::Metrics;
 use super::registry::{DuplicatePolicy, PolicyRegistry};
-use super::resident::{EntryMeta, FileStamp, Load, PolicyEntry};
+use super::resident::{EntryMeta, FileStamp, Load, LoadFailure, PolicyEntry};
 use crate::cache::ArtifactCache;
 use crate::manifest::{self, Manifest, ManifestError};
 use crate::sandbox::limits::Ceilings;
@@ -80,6 +80,14 @@ pub enum LoadPolicyError {
     /// Two components have the same name and version.
     #[error(transparent)]
     Duplicate(#[from] DuplicatePolicy),
+}
+
+impl LoadPolicyError {
+    /// Whether loading again later may succeed: the host was busy, the
+    /// component is not at fault.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LoadPolicyError::Load { source, .. } if source.is_transient())
+    }
 }
 
 /// Where in the artifact cache policies' files are unpacked.
@@ -304,10 +312,10 @@ fn loader_of(
             if loaded.manifest.label() == expected {
                 Ok(loaded)
             } else {
-                Err(format!(
+                Err(LoadFailure::lasting(format!(
                     "{shown} now holds {}, not {expected}",
                     loaded.manifest.label()
-                ))
+                )))
             }
         });
         let loaded = loaded.inspect_err(|_| {
@@ -333,8 +341,8 @@ fn load_file(
     file: &Path,
     shown: &str,
     limits: Limits,
-) -> Result<LoadedPolicy, String> {
-    let wasm = std::fs::read(file).map_err(|e| format!("{shown}: {e}"))?;
+) -> Result<LoadedPolicy, LoadFailure> {
+    let wasm = std::fs::read(file).map_err(|e| LoadFailure::lasting(format!("{shown}: {e}")))?;
     let loaded = load_policy(
         engine,
         cache,
@@ -343,7 +351,10 @@ fn load_file(
         limits,
         LimitOverrides::exactly(limits),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| LoadFailure {
+        transient: e.is_transient(),
+        message: e.to_string(),
+    })?;
     drop(wasm);
     release_freed_memory();
     Ok(loaded)

@@ -32,5 +32,5 @@ pub use metrics::Metrics;
 pub use one_shot::call_once;
 pub use registry::{DuplicatePolicy, PolicyRegistry, major_version};
 pub use reload::{ReloadReport, Reloader};
-pub use resident::{EntryMeta, FileStamp, Load, PolicyEntry};
+pub use resident::{EntryMeta, FileStamp, Load, LoadFailure, PolicyEntry};
 pub use worker_options::{DEFAULT_WAKE_SLICE, WorkerOptions};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::resident::{PolicyEntry, Residency};
+use super::resident::{LoadFailure, PolicyEntry, Residency};
 use crate::sandbox::CompiledPolicy;
 
 /// Servable policies by name and version, and the bound on how many of
@@ -101,7 +101,7 @@ impl PolicyRegistry {
     }
 
     /// `entry`'s policy, loaded now if it is not in memory.
-    pub fn resolve(&self, entry: &PolicyEntry) -> Result<Arc<CompiledPolicy>, String> {
+    pub fn resolve(&self, entry: &PolicyEntry) -> Result<Arc<CompiledPolicy>, LoadFailure> {
         self.residency.get(entry, &self.entries)
     }
 

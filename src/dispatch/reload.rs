@@ -162,9 +162,9 @@ impl Reloader {
         let loaded = registered.and_then(|(manifest, entry)| {
             entry
                 .load_now()
-                .map_err(|message| LoadPolicyError::NotLoaded {
+                .map_err(|failure| LoadPolicyError::NotLoaded {
                     path: path.display().to_string(),
-                    message,
+                    message: failure.message,
                 })?;
             Ok((manifest, entry))
         });

@@ -17,17 +17,43 @@ use super::metrics::{Metrics, PolicyMetrics};
 use crate::sandbox::CompiledPolicy;
 
 /// Loads one policy from its component (file read, machine code from the
-/// cache, load-time check); the error is shown to operators as is.
-pub type Load = Box<dyn Fn() -> Result<Arc<CompiledPolicy>, String> + Send + Sync>;
+/// cache, load-time check).
+pub type Load = Box<dyn Fn() -> Result<Arc<CompiledPolicy>, LoadFailure> + Send + Sync>;
+
+/// Why a load failed: shown to operators as is, and whether a later try
+/// may succeed (the host was busy) or the component is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadFailure {
+    /// What went wrong (names the file).
+    pub message: String,
+    /// The host, not the component, was at fault: not remembered.
+    pub transient: bool,
+}
+
+impl LoadFailure {
+    /// A failure of the component itself: remembered until it is replaced.
+    pub fn lasting(message: impl Into<String>) -> LoadFailure {
+        LoadFailure {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+impl std::fmt::Display for LoadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// One servable policy, loaded or not.
 pub struct PolicyEntry {
     label: String,
     loaded: Mutex<Option<Arc<CompiledPolicy>>>,
     load: Option<Load>,
-    /// Why loading failed, once it has: later calls get the same answer at
-    /// once instead of reading the component again.
-    failed: Mutex<Option<String>>,
+    /// Why loading failed, once it has for a lasting cause: later calls get
+    /// the same answer at once instead of reading the component again.
+    failed: Mutex<Option<LoadFailure>>,
     last_used: AtomicU64,
     meta: EntryMeta,
     breaker: OnceLock<Breaker>,
@@ -112,11 +138,11 @@ impl PolicyEntry {
     /// Loads the policy now, outside any resident bound: a reload loads a
     /// new version before it takes calls. A failure is the caller's to
     /// report (a reload then drops this entry and keeps the old one).
-    pub fn load_now(&self) -> Result<Arc<CompiledPolicy>, String> {
+    pub fn load_now(&self) -> Result<Arc<CompiledPolicy>, LoadFailure> {
         let load = self
             .load
             .as_ref()
-            .ok_or_else(|| format!("{} cannot be loaded", self.label))?;
+            .ok_or_else(|| LoadFailure::lasting(format!("{} cannot be loaded", self.label)))?;
         let policy = load()?;
         *self.lock() = Some(policy.clone());
         Ok(policy)
@@ -130,28 +156,35 @@ impl PolicyEntry {
 
     /// The policy in `slot` (this entry's, locked), loading it into the
     /// slot if it is empty; whether it loaded now. A failed load is
-    /// logged and remembered, and answers every later try at once.
+    /// logged; unless the host was only busy it is remembered, and answers
+    /// every later try at once.
     fn load_into(
         &self,
         slot: &mut Option<Arc<CompiledPolicy>>,
-    ) -> Result<(Arc<CompiledPolicy>, bool), String> {
+    ) -> Result<(Arc<CompiledPolicy>, bool), LoadFailure> {
         if let Some(policy) = slot.as_ref() {
             return Ok((policy.clone(), false));
         }
-        let load = self
-            .load
-            .as_ref()
-            .ok_or_else(|| format!("{} was unloaded and cannot be loaded again", self.label))?;
+        let load = self.load.as_ref().ok_or_else(|| {
+            LoadFailure::lasting(format!(
+                "{} was unloaded and cannot be loaded again",
+                self.label
+            ))
+        })?;
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(error) = failed.clone() {
             return Err(error);
         }
         let policy = load().inspect_err(|error| {
-            tracing::error!(
-                policy = self.label,
-                "the policy failed to load; its calls fail until its component is replaced: {error}"
-            );
-            *failed = Some(error.clone());
+            if error.transient {
+                tracing::warn!(policy = self.label, "the policy could not load now; its next call tries again: {error}");
+            } else {
+                tracing::error!(
+                    policy = self.label,
+                    "the policy failed to load; its calls fail until its component is replaced: {error}"
+                );
+                *failed = Some(error.clone());
+            }
         })?;
         *slot = Some(policy.clone());
         Ok((policy, true))
@@ -251,7 +284,7 @@ impl Residency {
         &self,
         entry: &PolicyEntry,
         all: &[Arc<PolicyEntry>],
-    ) -> Result<Arc<CompiledPolicy>, String> {
+    ) -> Result<Arc<CompiledPolicy>, LoadFailure> {
         entry.last_used.store(
             self.clock.fetch_add(1, Ordering::Relaxed),
             Ordering::Relaxed,
@@ -293,3 +326,6 @@ impl Residency {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

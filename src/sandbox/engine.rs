@@ -64,14 +64,19 @@ const MAX_INSTANCE_BYTES: usize = MIB as usize;
 /// The largest memory any policy may be allowed (the per-call cap is set by
 /// each store's limiter, at most this). Address space only, never resident.
 const POOL_MAX_MEMORY_BYTES: usize = 4096 * MIB as usize;
-/// Slots kept for load-time checks beside the call slots.
+/// Slots beyond two per call slot: the background preloader's and a
+/// reload's load-time checks.
 const SPARE_SLOTS: u32 = 2;
 /// The default of [`EngineOptions::warm_memory_slots`].
 pub const DEFAULT_WARM_MEMORY_SLOTS: u32 = 256;
 
-/// Component instances the pool holds: calls in flight and load-time checks.
+/// Component instances the pool holds. A sandbox worker holds at most one
+/// instance for calls (running, or made ahead) and, while it loads a cold
+/// policy for a call, one more for that policy's load-time check; the
+/// spares are for loads outside the workers. Sized so that no load or call
+/// ever finds the pool full; a slot is address space until used.
 fn instance_slots(options: &EngineOptions) -> u32 {
-    options.max_concurrent_calls.max(1) + SPARE_SLOTS
+    2 * options.max_concurrent_calls.max(1) + SPARE_SLOTS
 }
 
 /// Memory slots the pool holds: one per instance slot, plus the warm ones.

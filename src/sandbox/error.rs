@@ -65,6 +65,10 @@ pub enum SandboxError {
     /// `unreachable`, a fault in the Python runtime).
     #[error("policy crashed its sandbox: {0}")]
     Trapped(String),
+    /// Every slot of the engine's instance pool was in use: the host is
+    /// busier than it was sized for. Nothing of the policy ran.
+    #[error("every sandbox slot is in use ({0}); try again")]
+    PoolFull(String),
     /// A fault in the host around the guest (opening the policy's files,
     /// an engine error).
     #[error("internal error: {0}")]
@@ -93,6 +97,7 @@ impl SandboxError {
             SandboxError::InvalidInput(_) => "invalid_request",
             SandboxError::InvalidResult(_) => "invalid_result",
             SandboxError::Trapped(_) => "sandbox_trap",
+            SandboxError::PoolFull(_) => "pool_full",
             SandboxError::Internal(_) => "internal_error",
         }
     }

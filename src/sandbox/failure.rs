@@ -45,6 +45,9 @@ pub fn from_trap(error: &wasmtime::Error, limits: &Limits, facts: &StoreFacts) -
             other => return crashed(other.to_string(), facts),
         }
     }
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return SandboxError::PoolFull(full.to_string());
+    }
     if error.downcast_ref::<SleepPastDeadline>().is_some() {
         return SandboxError::DeadlineExceeded {
             timeout: limits.timeout,

@@ -1,7 +1,7 @@
 //! A policy loaded into the engine, and the fresh-sandbox call.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
@@ -16,6 +16,15 @@ use crate::bundle::Mount;
 use crate::contract::{
     CallInput, CallOutput, CallStats, Entry, GuestDescription, Phase, guest_json, micros,
 };
+
+/// The wall-clock bound on making an instance ready (instantiation and the
+/// first export's setup). Fuel still bounds its CPU; this only keeps a
+/// machine busy with other work from failing a load or a call before the
+/// policy's code has started.
+pub const SETUP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a load-time check waits for a free pool slot.
+const POOL_WAIT: Duration = Duration::from_secs(30);
 
 /// A policy ready to run: its pre-linked component and its limits.
 pub struct CompiledPolicy {
@@ -93,16 +102,36 @@ impl CompiledPolicy {
     }
 
     fn describe(&self, engine: &SandboxEngine) -> Result<GuestDescription, LoadError> {
-        let (mut store, policy) = self
-            .instantiate(engine)
-            .map_err(|error| LoadError::Check(error.to_string()))?;
+        let (mut store, policy) = self.instantiate_when_free(engine)?;
         let json = call_describe(&mut store, &policy)
             .map_err(|error| LoadError::Check(format!("{error:#}")))?;
         GuestDescription::from_json(&json).map_err(LoadError::Check)
     }
 
+    /// [`CompiledPolicy::instantiate`], waiting while every pool slot is in
+    /// use (each is freed when its call ends) for up to [`POOL_WAIT`].
+    fn instantiate_when_free(
+        &self,
+        engine: &SandboxEngine,
+    ) -> Result<(Store<HostState>, Policy), LoadError> {
+        let started = Instant::now();
+        loop {
+            match self.instantiate(engine) {
+                Err(SandboxError::PoolFull(why)) if started.elapsed() < POOL_WAIT => {
+                    tracing::debug!(policy = %self.label, "load-time check waits for a pool slot: {why}");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(SandboxError::PoolFull(why)) => return Err(LoadError::PoolFull(why)),
+                other => return other.map_err(|error| LoadError::Check(error.to_string())),
+            }
+        }
+    }
+
     /// A new store and instance; the call's input comes later
-    /// ([`HostState::begin_call`]).
+    /// ([`HostState::begin_call`]). Instantiating and the first export's
+    /// setup are the host's work, not the policy's, so they run under
+    /// [`SETUP_DEADLINE`] (or the policy's deadline if longer); the call's
+    /// own deadline starts when the call does.
     pub(super) fn instantiate(
         &self,
         engine: &SandboxEngine,
@@ -119,7 +148,8 @@ impl CompiledPolicy {
         store.set_max_component_handles(crate::sandbox::state::MAX_COMPONENT_HANDLES);
         store.set_hostcall_fuel(crate::sandbox::state::MAX_HOSTCALL_BYTES);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
-        store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
+        let setup = self.limits.timeout.max(SETUP_DEADLINE);
+        store.set_epoch_deadline(engine.deadline_ticks(setup));
         match self.pre.instantiate(&mut store) {
             Ok(policy) => Ok((store, policy)),
             Err(error) => Err(failure::from_trap(&error, &self.limits, &facts(&store))),
@@ -321,9 +351,19 @@ pub enum LoadError {
     /// The component linked but could not run its description call.
     #[error("component failed its load-time check: {0}")]
     Check(String),
+    /// Every pool slot stayed in use while the load-time check waited for
+    /// one: the host was busy, the component may be fine.
+    #[error("no sandbox slot came free for the load-time check ({0})")]
+    PoolFull(String),
 }
 
 impl LoadError {
+    /// Whether loading again later may succeed (the component itself was
+    /// not at fault).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LoadError::PoolFull(_))
+    }
+
     fn link(error: wasmtime::Error) -> Self {
         LoadError::Link(format!("{error:#}"))
     }

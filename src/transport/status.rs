@@ -14,12 +14,14 @@ use crate::sandbox::SandboxError;
 /// The `error_type` the wire contract carries for `error` (SPEC §1): the
 /// call's kind ([`CallError::kind`]), except where the old executor's
 /// clients expect its names: `execution_error` for a raise, `timeout` for a
-/// deadline whether it passed in the sandbox or in the queue.
+/// deadline whether it passed in the sandbox or in the queue; `overloaded`
+/// for a full instance pool as for a full queue.
 pub fn error_type(error: &CallError) -> &'static str {
     match error {
         CallError::Sandbox(SandboxError::PolicyRaised { .. }) => "execution_error",
         CallError::Sandbox(SandboxError::DeadlineExceeded { .. })
         | CallError::QueueTimeout { .. } => "timeout",
+        CallError::Sandbox(SandboxError::PoolFull(_)) => "overloaded",
         other => other.kind(),
     }
 }
@@ -117,5 +119,8 @@ mod tests {
         assert_eq!(error_type(&queued), "timeout");
         let large = CallError::ResponseTooLarge { size: 9, cap: 8 };
         assert_eq!(error_type(&large), "response_too_large");
+        let full = CallError::from(SandboxError::PoolFull("limit reached".into()));
+        assert_eq!(error_type(&full), "overloaded");
+        assert_eq!(full.kind(), "pool_full");
     }
 }

@@ -24,6 +24,7 @@ mod memory_reset;
 mod operating;
 #[cfg(feature = "patched-wasmtime")]
 mod patch_paths;
+mod pool_capacity;
 mod real_policies;
 mod reload;
 mod samples;

@@ -294,3 +294,59 @@ async fn tenants_past_the_resident_bound_load_on_demand_and_no_call_fails() {
     assert!(unloads >= TENANTS, "{unloads} unloads: {log}");
     assert!(loads >= TENANTS + unloads.min(TENANTS), "{loads} loads");
 }
+
+/// Cold tenants load while every worker already holds an instance made
+/// ahead for a warm one: each load's check needs one more pool slot per
+/// worker, and none may fail for want of one (nor be remembered as a
+/// broken component). The checks overlap only by chance (each holds its
+/// instance for ~1 ms of a ~50 ms load); `pool_capacity.rs` checks the
+/// pool's size itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_tenants_load_while_every_worker_holds_a_made_ahead_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = tokio::task::block_in_place(|| tenant_directory(dir.path()));
+    let socket = dir.path().join("executor.sock");
+    let log_path = dir.path().join("server.log");
+    let child = std::process::Command::new(crate::server::binary())
+        .args([
+            "serve",
+            "--workers",
+            "4",
+            "--no-preload",
+            "--timeout-ms",
+            "30000",
+        ])
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--socket")
+        .arg(&socket)
+        .env("LOG_LEVEL", "info")
+        .env(
+            "POLICY_HOST_CACHE_DIR",
+            policy_host::cache::ArtifactCache::default_path(),
+        )
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut client = wait_for_socket(&socket).await;
+    // Calls that sleep, so that every worker takes some; once idle, each
+    // makes an instance of the warm tenant ahead.
+    let warm = tenant_name(0);
+    let nap = request(
+        Default::default(),
+        None,
+        params(json!({"do": "sleep", "seconds": 0.05})),
+    );
+    let burst = (0..16)
+        .map(|n| wire_request(&n.to_string(), &warm, "v1", &nap))
+        .collect();
+    let (answers, _) = exchange(&mut client, burst).await;
+    assert_eq!(answers.len(), 16);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    call_every_tenant(&mut client, 2).await;
+    tokio::task::block_in_place(|| stop(child));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains("failed to load"), "{log}");
+    assert!(!log.contains("could not load now"), "{log}");
+}
