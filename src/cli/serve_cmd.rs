@@ -38,6 +38,12 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
         (PolicyRegistry::with_max_resident(directory.max_resident), 0)
     };
     let policies = registry.len();
+    // Runs of snapshot pages a policy may share with another's (none on a
+    // stock Wasmtime build, which loads every policy whole).
+    let shared_runs = match crate::sandbox::engine::PATCHED_WASMTIME {
+        true => crate::sandbox::shared::max_shared_runs(engine.memory_slots()),
+        false => 0,
+    };
     let (dispatcher, max_queued) = dispatcher(&args, engine.clone(), registry, metrics);
     let reloader = Arc::new(Reloader::new(
         dispatcher.clone(),
@@ -61,6 +67,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
             socket = %config.socket.display(), policies, skipped, workers, max_queued,
             make_ahead = !args.no_make_ahead,
             max_concurrent = config.stream.max_in_flight,
+            shared_runs_per_policy = shared_runs,
             metrics = ?ops.metrics_listen,
             startup_ms = started.elapsed().as_millis() as u64,
             "serving"

@@ -73,9 +73,11 @@ pub struct RuntimeSet {
     loaded: Mutex<HashMap<String, LoadedRuntime>>,
 }
 
-/// At most this many runs of a policy's pages are mapped from its base.
+/// At most this many runs of a policy's pages are mapped from its base:
+/// copies of one policy differ in 50–170 scattered pages, so sharing all
+/// their common pages takes up to ~170 runs.
 #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
-const MAX_SHARED_RUNS: usize = 64;
+const MAX_SHARED_RUNS: usize = 512;
 /// The share (numerator, denominator) of the process's mappings
 /// (`vm.max_map_count`) that shared runs may take in all memory slots.
 #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
@@ -86,9 +88,10 @@ const DEFAULT_MAX_MAP_COUNT: u64 = 65_530;
 
 /// How many runs of shared pages each image may map: every run splits the
 /// mapping of each memory slot holding the image in up to two more, and
-/// all slots together must stay well inside the process's mapping limit.
-#[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
-fn max_shared_runs(memory_slots: u32) -> usize {
+/// all slots together must stay well inside the process's mapping limit
+/// (`vm.max_map_count`: the default allows ~61 runs with the default pool;
+/// raising it lets many tenants share more, docs/operating.md).
+pub fn max_shared_runs(memory_slots: u32) -> usize {
     static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let limit = *LIMIT.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/vm/max_map_count")
