@@ -40,8 +40,11 @@ pub struct ServeArgs {
     /// that policy's next call maps nothing again: size it to the number of
     /// policies that are called often. Costs address space (~4 GiB each,
     /// never resident) and the pages each slot keeps resident between calls.
-    #[arg(long, value_name = "SLOTS", default_value_t = crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS)]
-    pub warm_memory_slots: u32,
+    /// Default: 256, or a quarter more than the components in --policies at
+    /// start when there are more (with fewer slots than busy policies every
+    /// call maps its image again: ~200 page faults per call).
+    #[arg(long, value_name = "SLOTS")]
+    pub warm_memory_slots: Option<u32>,
 
     /// Policies kept loaded at most. Serving starts as soon as every
     /// component's manifest is read; the policies then load in the

@@ -29,7 +29,8 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
         ArtifactCache::open(cache_dir)
             .with_context(|| format!("opening the artifact cache {}", cache_dir.display()))?,
     );
-    let engine = engine(&args, workers)?;
+    let warm_slots = warm_memory_slots(&args);
+    let engine = engine(workers, warm_slots)?;
     let (registry, skipped) = if args.policies.exists() {
         let scanned = scan_directory(&engine, &cache, &args.policies, &directory)?;
         (scanned.registry, scanned.skipped.len())
@@ -67,6 +68,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
             socket = %config.socket.display(), policies, skipped, workers, max_queued,
             make_ahead = !args.no_make_ahead,
             max_concurrent = config.stream.max_in_flight,
+            warm_slots,
             shared_runs_per_policy = shared_runs,
             metrics = ?ops.metrics_listen,
             startup_ms = started.elapsed().as_millis() as u64,
@@ -109,11 +111,22 @@ fn dispatcher(
     (Arc::new(dispatcher), max_queued)
 }
 
-fn engine(args: &ServeArgs, workers: usize) -> anyhow::Result<Arc<SandboxEngine>> {
+/// `--warm-memory-slots`, or by default enough for every component in the
+/// directory at start (a quarter more, for versions added by reloads).
+fn warm_memory_slots(args: &ServeArgs) -> u32 {
+    args.warm_memory_slots.unwrap_or_else(|| {
+        let components =
+            crate::dispatch::loader::component_paths(&args.policies).map_or(0, |p| p.len());
+        let wanted = u32::try_from(components + components / 4).unwrap_or(u32::MAX);
+        wanted.max(crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS)
+    })
+}
+
+fn engine(workers: usize, warm_memory_slots: u32) -> anyhow::Result<Arc<SandboxEngine>> {
     let max_concurrent_calls = u32::try_from(workers).context("--workers is too large")?;
     let engine = SandboxEngine::new(EngineOptions {
         max_concurrent_calls,
-        warm_memory_slots: args.warm_memory_slots,
+        warm_memory_slots,
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("creating the Wasmtime engine: {e:#}"))?;
@@ -195,5 +208,36 @@ fn breaker_settings(ops: &OperatorArgs) -> BreakerSettings {
         window: Duration::from_millis(ops.breaker_window_ms),
         cooldown: Duration::from_millis(ops.breaker_cooldown_ms),
         count_raises: ops.breaker_count_raises,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn slots_for(components: usize, flag: &[&str]) -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..components {
+            std::fs::write(dir.path().join(format!("p{index}.wasm")), b"").unwrap();
+        }
+        let policies = dir.path().to_str().unwrap();
+        let args = Cli::parse_from([&["serve", "--policies", policies], flag].concat());
+        warm_memory_slots(&args.serve)
+    }
+
+    #[test]
+    fn warm_slots_default_to_every_component_and_a_quarter_more() {
+        let default = crate::sandbox::engine::DEFAULT_WARM_MEMORY_SLOTS;
+        assert_eq!(slots_for(3, &[]), default);
+        assert_eq!(slots_for(400, &[]), 500);
+        assert_eq!(slots_for(400, &["--warm-memory-slots", "8"]), 8);
     }
 }

@@ -200,9 +200,19 @@ pub fn serve_command(
     socket: &std::path::Path,
     log_level: &str,
 ) -> std::process::Command {
+    serve_command_with_workers(policies, socket, log_level, 2)
+}
+
+/// [`serve_command`] with `workers` sandbox workers.
+pub fn serve_command_with_workers(
+    policies: &std::path::Path,
+    socket: &std::path::Path,
+    log_level: &str,
+    workers: usize,
+) -> std::process::Command {
     let mut command = std::process::Command::new(binary());
     command
-        .args(["serve", "--workers", "2", "--policies"])
+        .args(["serve", "--workers", &workers.to_string(), "--policies"])
         .arg(policies)
         .arg("--socket")
         .arg(socket)

@@ -12,7 +12,9 @@ use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits
 use serde_json::json;
 
 use crate::harness::{counter_request, harness, params, policy_dir, request, set_header};
-use crate::server::{exchange, serve_command, set_headers, wait_for_socket, wire_request};
+use crate::server::{
+    exchange, serve_command, serve_command_with_workers, set_headers, wait_for_socket, wire_request,
+};
 
 /// Distinct tenants built for these tests (copies of the probe policy).
 const TENANTS: usize = 8;
@@ -307,25 +309,8 @@ async fn cold_tenants_load_while_every_worker_holds_a_made_ahead_instance() {
     let policies = tokio::task::block_in_place(|| tenant_directory(dir.path()));
     let socket = dir.path().join("executor.sock");
     let log_path = dir.path().join("server.log");
-    let child = std::process::Command::new(crate::server::binary())
-        .args([
-            "serve",
-            "--workers",
-            "4",
-            "--no-preload",
-            "--timeout-ms",
-            "30000",
-        ])
-        .arg("--policies")
-        .arg(&policies)
-        .arg("--socket")
-        .arg(&socket)
-        .env("LOG_LEVEL", "info")
-        .env(
-            "POLICY_HOST_CACHE_DIR",
-            policy_host::cache::ArtifactCache::default_path(),
-        )
-        .stdin(std::process::Stdio::null())
+    let child = serve_command_with_workers(&policies, &socket, "info", 4)
+        .args(["--no-preload", "--timeout-ms", "30000"])
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
