@@ -53,8 +53,9 @@ impl SandboxWorker {
         let (ready, made_ahead) = match self.ready.take() {
             Some((owner, ready)) if Arc::ptr_eq(&owner, policy) => (ready, true),
             other => {
-                // Another policy's instance: dropped first, so a worker never
-                // holds more than one pooled instance.
+                // Another policy's instance: dropped first, so a call holds
+                // one pooled instance (a load before it may hold a second
+                // for its check: `engine::instance_slots`).
                 drop(other);
                 (policy.prepare(&self.engine)?, false)
             }
