@@ -205,7 +205,7 @@ fn extract(section: &[u8], root: &Path) -> Result<Vec<Mount>, BundleError> {
     let dir = root.join(&digest[..32]);
     // An empty root (no requirements) is not mounted: each mount costs
     // every call an open and a close.
-    let mounts = parsed
+    let mounts: Vec<Mount> = parsed
         .iter()
         .filter(|(_, files)| !files.is_empty())
         .map(|(guest, _)| Mount {
@@ -214,9 +214,24 @@ fn extract(section: &[u8], root: &Path) -> Result<Vec<Mount>, BundleError> {
         })
         .collect();
     if dir.join(COMPLETE_MARKER).is_file() {
-        return Ok(mounts);
+        if mounts.iter().all(|mount| mount.host.is_dir()) {
+            return Ok(mounts);
+        }
+        // Marked complete, yet a mount is gone (removed by hand, or left so
+        // by an older version's race): extract it again.
+        tracing::warn!(bundle = %dir.display(), "bundle incomplete: extracting it again");
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let staging = root.join(format!(".tmp-{}-{}", &digest[..16], std::process::id()));
+    // Unique per extraction, not only per process: two loads in one
+    // process (the background preloader and a call's load, or two
+    // policies with the same files) may extract the same bundle at once.
+    static EXTRACTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nth = EXTRACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = root.join(format!(
+        ".tmp-{}-{}-{nth}",
+        &digest[..16],
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     write_tree(&staging, &parsed)?;
     match std::fs::rename(&staging, &dir) {
@@ -294,6 +309,45 @@ mod tests {
         assert!(!app_out.join("link").exists(), "links are not packed");
         // A second extraction reuses the first.
         assert_eq!(extract(&section, out.path()).unwrap(), mounts);
+        // One whose mount went missing is extracted again.
+        std::fs::remove_dir_all(app_out).unwrap();
+        assert_eq!(extract(&section, out.path()).unwrap(), mounts);
+        assert_eq!(
+            std::fs::read(app_out.join("policy.py")).unwrap(),
+            b"x = 1\n"
+        );
+    }
+
+    #[test]
+    fn threads_extracting_one_bundle_at_once_all_get_it_whole() {
+        let source = tempfile::tempdir().unwrap();
+        for i in 0..200 {
+            std::fs::write(source.path().join(format!("m{i}.py")), format!("x = {i}\n")).unwrap();
+        }
+        let section = pack(&[("2", source.path())]).unwrap();
+        for _ in 0..5 {
+            let out = tempfile::tempdir().unwrap();
+            let (section, root) = (&section, out.path());
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                let start = &start;
+                let extractions: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(move || {
+                            start.wait();
+                            extract(section, root).unwrap()
+                        })
+                    })
+                    .collect();
+                for extraction in extractions {
+                    let host = &extraction.join().unwrap()[0].host;
+                    for i in 0..200 {
+                        let file = std::fs::read(host.join(format!("m{i}.py"))).unwrap();
+                        assert_eq!(file, format!("x = {i}\n").as_bytes());
+                    }
+                }
+            });
+        }
     }
 
     #[test]
