@@ -86,6 +86,15 @@ impl CompiledPolicy {
             .map_or(0, Overrides::shared_image_bytes)
     }
 
+    /// How many bytes of its snapshot, those that differ from the image it
+    /// shares pages with, are kept in memory for resets (none when it
+    /// shares few).
+    pub fn image_bytes_in_memory(&self) -> usize {
+        self.overrides
+            .as_ref()
+            .map_or(0, Overrides::image_bytes_in_memory)
+    }
+
     /// The limits every call of this policy runs under.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -64,6 +64,15 @@ impl Overrides {
         #[cfg(not(feature = "patched-wasmtime"))]
         match *self {}
     }
+
+    /// How many bytes of the policy's snapshot, those that differ from the
+    /// image it shares pages with, are kept in memory for resets.
+    pub fn image_bytes_in_memory(&self) -> usize {
+        #[cfg(feature = "patched-wasmtime")]
+        return self.0.iter().map(|o| o.image_bytes_in_memory()).sum();
+        #[cfg(not(feature = "patched-wasmtime"))]
+        match *self {}
+    }
 }
 
 /// The runtimes an engine has loaded, by compiled-code key: each is
@@ -265,6 +274,7 @@ fn load_shared(
     let overrides = Overrides(overrides.into());
     tracing::debug!(
         shared_image_kib = overrides.shared_image_bytes() >> 10,
+        in_memory_kib = overrides.image_bytes_in_memory() >> 10,
         sampled_us,
         shared_us = started.elapsed().as_micros(),
         "policy image mapped on the shared runtime"

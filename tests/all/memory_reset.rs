@@ -245,3 +245,34 @@ fn a_slot_shared_by_two_images_is_pristine_for_each() {
         call.store(2 * PAGE, SECRET);
     }
 }
+
+/// Patch 0010: dropping an instance leaves its slot dirty, and the slot is
+/// reset when the next instance takes it, before that instance runs.
+#[cfg(feature = "patched-wasmtime")]
+#[test]
+fn a_slot_is_reset_when_next_used_not_when_its_instance_is_dropped() {
+    let engine = core_engine();
+    let resets_on_reuse = || {
+        (engine.engine().pooling_allocator_metrics())
+            .expect("pooling allocator")
+            .memory_resets_on_reuse()
+    };
+    let module = load_from_file(&engine, MODULE);
+    let written = [IMAGE_OFFSETS[1], 6 * PAGE + 4];
+    for round in 0..5 {
+        let mut call = Call::new(&engine, &module);
+        // The same module comes back to its own slot, so every instance
+        // after the first found the slot dirty and reset it.
+        assert_eq!(resets_on_reuse(), round, "resets before instance {round}");
+        call.assert_pristine(&written);
+        for &offset in &written {
+            call.store(offset, SECRET);
+        }
+        drop(call);
+        assert_eq!(
+            resets_on_reuse(),
+            round,
+            "dropping instance {round} reset its slot"
+        );
+    }
+}

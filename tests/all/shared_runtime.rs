@@ -25,10 +25,12 @@ fn tenant_name(index: usize) -> String {
 }
 
 /// Tenant `index`'s component: the probe policy under its own name, with a
-/// constant of its own in the snapshot, reporting that constant as
-/// `x-tenant` on every counter call, and what it drew from every source of
-/// randomness while it was imported as `x-import-draws`. Built once (and
-/// cached across runs).
+/// constant of its own in the snapshot and a list made right after it at
+/// import, which every counter call appends to (so calls write where the
+/// tenants' snapshots differ); it reports both as `x-tenant` (`tenant-N/1`
+/// while the list is fresh) on every counter call, and what it drew from
+/// every source of randomness while it was imported as `x-import-draws`.
+/// Built once (and cached across runs).
 fn tenant_wasm(index: usize) -> &'static [u8] {
     static BUILT: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     &BUILT.get_or_init(|| {
@@ -62,9 +64,10 @@ fn stage_tenant(stage: &Path, index: usize) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let source = std::fs::read_to_string(probe.join("policy.py")).unwrap();
     let wrapper = format!(
-        "\nTENANT = {name:?}\n{draws}\n_probe_on_request = on_request\n\n\n\
+        "\nTENANT = {name:?}\nTENANT_LOG = [TENANT]\n{draws}\n_probe_on_request = on_request\n\n\n\
          def on_request(ctx, params):\n    result = _probe_on_request(ctx, params)\n    \
-         if params.get(\"do\") == \"counter\":\n        result.set_headers[\"x-tenant\"] = TENANT\n        \
+         if params.get(\"do\") == \"counter\":\n        TENANT_LOG.append(len(TENANT_LOG))\n        \
+         result.set_headers[\"x-tenant\"] = \"/\".join(map(str, TENANT_LOG))\n        \
          result.set_headers[\"x-import-draws\"] = IMPORT_DRAWS\n    \
          return result\n",
         draws = IMPORT_DRAWS,
@@ -120,7 +123,8 @@ fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
         for (index, tenant) in tenants.iter().enumerate() {
             let secret = format!("{}-secret-{round}", tenant_name(index));
             let output = tenant.call(&engine, counter_request(&secret)).unwrap();
-            assert_eq!(set_header(&output, "x-tenant"), tenant_name(index));
+            let fresh = format!("{}/1", tenant_name(index));
+            assert_eq!(set_header(&output, "x-tenant"), fresh);
             assert_eq!(set_header(&output, "x-counter"), "1", "fresh module state");
             assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
             let dirty = request(Default::default(), None, params(json!({"do": "dirty"})));
@@ -133,12 +137,15 @@ fn tenants_on_a_crowded_pool_see_only_their_own_snapshot_and_request() {
 /// The first tenant loaded keeps its own image; the others, built on the
 /// same host with the same pre-initialization entropy, map every page they
 /// have in common with it from its artifact: nearly the whole snapshot.
+/// The few pages each differs in are kept in memory, so that resets never
+/// read its own artifact.
 fn assert_snapshot_pages_shared(tenants: &[CompiledPolicy]) {
     assert_eq!(
         tenants[0].shared_image_bytes(),
         0,
         "the base shares nothing"
     );
+    assert_eq!(tenants[0].image_bytes_in_memory(), 0, "the base keeps none");
     for (index, tenant) in tenants.iter().enumerate().skip(1) {
         let shared = tenant.shared_image_bytes();
         assert!(
@@ -146,6 +153,13 @@ fn assert_snapshot_pages_shared(tenants: &[CompiledPolicy]) {
             "{} maps only {} KiB from the base image",
             tenant_name(index),
             shared >> 10
+        );
+        let in_memory = tenant.image_bytes_in_memory();
+        assert!(
+            in_memory > 0 && in_memory <= 2 << 20,
+            "{} keeps {} KiB of its image in memory",
+            tenant_name(index),
+            in_memory >> 10
         );
     }
 }
@@ -217,7 +231,8 @@ async fn call_every_tenant(
         let n: usize = response.request_id.parse().unwrap();
         let tenant = tenant_name(n % TENANTS);
         let headers = set_headers(&response);
-        assert_eq!(headers.get("x-tenant"), Some(&tenant), "call {n}");
+        let fresh = format!("{tenant}/1");
+        assert_eq!(headers.get("x-tenant"), Some(&fresh), "call {n}");
         assert_eq!(headers.get("x-counter").map(String::as_str), Some("1"));
         assert_eq!(
             headers.get("x-seen"),
