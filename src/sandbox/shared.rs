@@ -85,8 +85,7 @@ pub struct RuntimeSet {
 /// At most this many runs of a policy's pages are mapped from its base:
 /// copies of one policy differ in 50–170 scattered pages, so sharing all
 /// their common pages takes up to ~170 runs.
-#[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
-const MAX_SHARED_RUNS: usize = 512;
+pub const MAX_SHARED_RUNS: usize = 512;
 /// The share (numerator, denominator) of the process's mappings
 /// (`vm.max_map_count`) that shared runs may take in all memory slots.
 #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
