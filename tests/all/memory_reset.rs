@@ -247,16 +247,14 @@ fn a_slot_shared_by_two_images_is_pristine_for_each() {
 }
 
 /// Patch 0010: dropping an instance leaves its slot dirty, and the slot is
-/// reset when the next instance takes it, before that instance runs.
+/// reset when the next instance takes it, before that instance runs. A
+/// waiting slot still counts the bytes its last reset kept resident.
 #[cfg(feature = "patched-wasmtime")]
 #[test]
 fn a_slot_is_reset_when_next_used_not_when_its_instance_is_dropped() {
     let engine = core_engine();
-    let resets_on_reuse = || {
-        (engine.engine().pooling_allocator_metrics())
-            .expect("pooling allocator")
-            .memory_resets_on_reuse()
-    };
+    let metrics = || (engine.engine().pooling_allocator_metrics()).expect("pooling allocator");
+    let resets_on_reuse = || metrics().memory_resets_on_reuse();
     let module = load_from_file(&engine, MODULE);
     let written = [IMAGE_OFFSETS[1], 6 * PAGE + 4];
     for round in 0..5 {
@@ -274,5 +272,11 @@ fn a_slot_is_reset_when_next_used_not_when_its_instance_is_dropped() {
             round,
             "dropping instance {round} reset its slot"
         );
+        if round > 0 {
+            assert!(
+                metrics().unused_memory_bytes_resident() >= 2 * 4096,
+                "a waiting slot counts the pages its last reset kept"
+            );
+        }
     }
 }
