@@ -1,8 +1,9 @@
 //! A content-addressed cache of build artifacts, outside the source tree.
 //!
-//! Two kinds live here: built components (keyed by a hash of everything a
-//! build reads) and Cranelift output (keyed by the component's hash plus the
-//! engine's compatibility key). All access goes through a cap-std directory
+//! Three kinds live here: built components (keyed by a hash of everything a
+//! build reads), Cranelift output (keyed by the component's hash plus the
+//! engine's compatibility key) and records of which pages a policy image's
+//! artifact shares with another's (`sandbox::image_delta`). All access goes through a cap-std directory
 //! handle, and keys are checked to be plain names, so nothing here can read
 //! or write outside the cache directory.
 //!
@@ -15,12 +16,12 @@
 //! new engine versions otherwise leave old artifacts behind forever, at tens
 //! of megabytes each.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use cap_std::ambient_authority;
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, MetadataExt};
 
 /// The kinds of artifact kept, each in its own subdirectory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +30,25 @@ pub enum ArtifactKind {
     Component,
     /// Cranelift output for one engine configuration.
     Compiled,
+    /// Which pages a policy image's compiled artifact shares with another
+    /// image's, for images stored without them (small text records).
+    Sharing,
 }
 
 impl ArtifactKind {
     /// Every kind, each with its own subdirectory.
-    pub const ALL: [ArtifactKind; 2] = [ArtifactKind::Component, ArtifactKind::Compiled];
+    pub const ALL: [ArtifactKind; 3] = [
+        ArtifactKind::Component,
+        ArtifactKind::Compiled,
+        ArtifactKind::Sharing,
+    ];
 
     /// The kind's subdirectory, also its name in messages.
     pub fn dir_name(self) -> &'static str {
         match self {
             ArtifactKind::Component => "components",
             ArtifactKind::Compiled => "compiled",
+            ArtifactKind::Sharing => "sharing",
         }
     }
 
@@ -47,6 +56,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Component => "wasm",
             ArtifactKind::Compiled => "cwasm",
+            ArtifactKind::Sharing => "txt",
         }
     }
 }
@@ -72,8 +82,9 @@ pub struct ArtifactCache {
     max_bytes: u64,
 }
 
-/// A count of files and their total size: what the cache holds of one
-/// kind (temporaries of writes included), or what an eviction removed.
+/// A count of files and their total size on disk (a sparse file counts
+/// what it allocates): what the cache holds of one kind (temporaries of
+/// writes included), or what an eviction removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Files.
@@ -208,14 +219,15 @@ impl ArtifactCache {
     }
 
     /// Stores an artifact atomically (write to a temporary name, then rename),
-    /// so a concurrent reader never sees half a file.
+    /// so a concurrent reader never sees half a file. Whole pages of zeros
+    /// are left as holes, which read back as zeros and take no disk.
     pub fn put(&self, kind: ArtifactKind, key: &str, bytes: &[u8]) -> io::Result<()> {
         let name = Self::file_name(kind, key)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let temporary = format!("{name}{TEMPORARY_MARK}{}-{unique}", std::process::id());
         let mut file = self.root.create(&temporary)?;
-        file.write_all(bytes)?;
+        write_sparse(&mut file, bytes)?;
         file.sync_all()?;
         drop(file);
         self.root.rename(&temporary, &self.root, &name)?;
@@ -248,7 +260,7 @@ impl ArtifactCache {
                 .duration_since(entry.used)
                 .is_ok_and(|age| age > STALE_TEMPORARY);
             if entry.is_temporary() && stale {
-                self.remove(&entry, &mut evicted);
+                self.evict(&entry, &mut evicted);
             } else {
                 entries.push(entry);
             }
@@ -263,12 +275,20 @@ impl ArtifactCache {
                 continue;
             }
             total -= entry.bytes;
-            self.remove(&entry, &mut evicted);
+            self.evict(&entry, &mut evicted);
         }
         Ok(evicted)
     }
 
-    fn remove(&self, entry: &Entry, evicted: &mut Usage) {
+    /// Removes an artifact, if present.
+    pub fn remove(&self, kind: ArtifactKind, key: &str) -> io::Result<()> {
+        match self.root.remove_file(Self::file_name(kind, key)?) {
+            Err(error) if error.kind() != ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    fn evict(&self, entry: &Entry, evicted: &mut Usage) {
         // Another process may have removed it first; a reader that mapped
         // it keeps its mapping.
         if self.root.remove_file(&entry.name).is_ok() {
@@ -289,7 +309,7 @@ impl ArtifactCache {
                 entries.push(Entry {
                     kind,
                     name: format!("{}/{}", kind.dir_name(), item.file_name().to_string_lossy()),
-                    bytes: metadata.len(),
+                    bytes: metadata.len().min(metadata.blocks() * 512),
                     used: metadata.modified()?.into_std(),
                 });
             }
@@ -303,6 +323,25 @@ impl Entry {
     fn is_temporary(&self) -> bool {
         self.name.contains(TEMPORARY_MARK)
     }
+}
+
+/// Writes `bytes` to the new, empty `file`, seeking over whole pages of
+/// zeros so that the file system leaves holes there.
+fn write_sparse(file: &mut cap_std::fs::File, bytes: &[u8]) -> io::Result<()> {
+    const PAGE: usize = 4096;
+    let mut written = 0;
+    for (index, page) in bytes.chunks(PAGE).enumerate() {
+        let at = index * PAGE;
+        if page.len() == PAGE && page.iter().all(|&b| b == 0) {
+            continue;
+        }
+        if written != at {
+            file.seek(io::SeekFrom::Start(at as u64))?;
+        }
+        file.write_all(page)?;
+        written = at + page.len();
+    }
+    file.set_len(bytes.len() as u64)
 }
 
 /// Refreshes `file`'s modification time, the recency eviction goes by.

@@ -92,6 +92,7 @@ fn usage_counts_each_kind() {
         [
             (ArtifactKind::Component, Usage { files: 1, bytes: 5 }),
             (ArtifactKind::Compiled, Usage { files: 2, bytes: 5 }),
+            (ArtifactKind::Sharing, Usage::default()),
         ]
     );
 }
@@ -119,4 +120,41 @@ fn keys_cannot_name_other_paths() {
             "{key}"
         );
     }
+}
+
+#[test]
+fn pages_of_zeros_are_stored_as_holes_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap();
+    let mut bytes = vec![0u8; 64 << 10];
+    bytes[5] = 1;
+    bytes[(40 << 10) + 7] = 2;
+    bytes.extend_from_slice(b"tail");
+    cache.put(ArtifactKind::Compiled, "sparse", &bytes).unwrap();
+    assert_eq!(
+        cache
+            .get(ArtifactKind::Compiled, "sparse")
+            .unwrap()
+            .unwrap(),
+        bytes
+    );
+    let usage = cache.usage().unwrap();
+    let (_, compiled) = usage
+        .iter()
+        .find(|(kind, _)| *kind == ArtifactKind::Compiled)
+        .unwrap();
+    assert_eq!(compiled.files, 1);
+    assert!(
+        compiled.bytes < (32 << 10),
+        "{} bytes on disk for three pages of data",
+        compiled.bytes
+    );
+    cache.remove(ArtifactKind::Compiled, "sparse").unwrap();
+    cache.remove(ArtifactKind::Compiled, "sparse").unwrap();
+    assert!(
+        cache
+            .get(ArtifactKind::Compiled, "sparse")
+            .unwrap()
+            .is_none()
+    );
 }

@@ -65,15 +65,17 @@ pub fn load_component_pieces(
     )
 }
 
-/// [`load_component_pieces`] for a core module (a policy's memory image).
+/// [`load_component_pieces`] for a core module (a policy's memory image)
+/// whose [`compiled_key`] is `key`.
 pub fn load_module(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
     wasm: &Pieces<'_>,
+    key: &str,
 ) -> Result<(Module, CompileSource), CompileError> {
     load_cached(
         cache,
-        compiled_key(engine, wasm),
+        key.to_owned(),
         || engine.engine().precompile_module(&wasm.to_vec()),
         // SAFETY: see `load_cached`.
         |path| unsafe { Module::deserialize_file(engine.engine(), path) },

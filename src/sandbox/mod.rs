@@ -11,12 +11,16 @@ pub mod engine;
 pub mod error;
 mod failure;
 pub mod host;
+#[cfg(feature = "patched-wasmtime")]
+mod image_delta;
 mod image_sample;
 pub mod limits;
 pub mod pieces;
 pub mod policy;
 pub mod reused;
 pub mod shared;
+#[cfg(feature = "patched-wasmtime")]
+mod shared_image;
 pub mod split;
 pub mod state;
 

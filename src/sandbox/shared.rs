@@ -37,7 +37,7 @@ pub struct PolicyCode {
 /// The per-store module overrides that make the shared runtime one policy.
 #[cfg(feature = "patched-wasmtime")]
 #[derive(Clone)]
-pub struct Overrides(std::sync::Arc<[wasmtime::ModuleOverride]>);
+pub struct Overrides(pub(super) std::sync::Arc<[wasmtime::ModuleOverride]>);
 
 /// Stock builds never share a runtime, so no value of this type exists.
 #[cfg(not(feature = "patched-wasmtime"))]
@@ -137,10 +137,24 @@ struct LoadedRuntime {
     bases: Vec<Base>,
 }
 
-/// A base image and its page sample.
+/// The base an image shares pages with.
+#[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
+pub(crate) struct BaseMatch {
+    /// The base image's module.
+    pub(crate) module: wasmtime::Module,
+    /// Its compiled-artifact key.
+    pub(crate) key: String,
+    /// Whether it matched the image's page sample well: an image stored as
+    /// a delta keeps its base for good, so only a close one is kept.
+    pub(crate) close: bool,
+}
+
+/// A base image, its compiled-artifact key and its page sample (`None`
+/// for a base loaded only because delta images name it).
 struct Base {
+    key: String,
     module: wasmtime::Module,
-    sample: PageSample,
+    sample: Option<PageSample>,
 }
 
 impl RuntimeSet {
@@ -161,7 +175,7 @@ impl RuntimeSet {
     /// The runtime compiled from `wasm`, loaded at most once per engine,
     /// and its key.
     #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
-    fn get_or_load(
+    pub(crate) fn get_or_load(
         &self,
         engine: &SandboxEngine,
         cache: &ArtifactCache,
@@ -184,30 +198,82 @@ impl RuntimeSet {
     }
 
     /// The base image on runtime `key` whose sampled pages match
-    /// `sample`'s best (`None` when there is none yet); `image` becomes a
-    /// base too when none matches well and there is room.
+    /// `sample`'s best, and its artifact key (`None` when there is none
+    /// yet, or `image_key` is a base itself); `image` becomes a base too
+    /// when none matches well and there is room.
     #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
-    fn base_image_for(
+    pub(crate) fn base_image_for(
         &self,
         key: &str,
+        image_key: &str,
         image: &wasmtime::Module,
         sample: PageSample,
-    ) -> Option<wasmtime::Module> {
+    ) -> Option<BaseMatch> {
         let mut loaded = self.lock();
         let runtime = loaded.get_mut(key)?;
+        if let Some(itself) = runtime.bases.iter_mut().find(|base| base.key == image_key) {
+            itself.sample.get_or_insert(sample);
+            return None;
+        }
         let best = (runtime.bases.iter())
-            .map(|base| (base.sample.matches(&sample), base))
+            .filter_map(|base| Some((base.sample.as_ref()?.matches(&sample), base)))
             .max_by_key(|(matches, _)| *matches);
         let matches = best.map_or(0, |(matches, _)| matches);
-        let chosen = best.map(|(_, base)| base.module.clone());
         let (num, den) = NEW_BASE_BELOW;
-        if matches * den < sample.len() * num && runtime.bases.len() < MAX_BASES {
+        let close = matches * den >= sample.len() * num;
+        let chosen = best.map(|(_, base)| BaseMatch {
+            module: base.module.clone(),
+            key: base.key.clone(),
+            close,
+        });
+        let sampled = (runtime.bases.iter())
+            .filter(|base| base.sample.is_some())
+            .count();
+        if !close && sampled < MAX_BASES {
             runtime.bases.push(Base {
+                key: image_key.to_owned(),
                 module: image.clone(),
-                sample,
+                sample: Some(sample),
             });
         }
         chosen
+    }
+
+    /// The base image `image_key` on runtime `key`, if loaded.
+    #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
+    pub(crate) fn base_by_key(&self, key: &str, image_key: &str) -> Option<wasmtime::Module> {
+        let loaded = self.lock();
+        let base = loaded
+            .get(key)?
+            .bases
+            .iter()
+            .find(|base| base.key == image_key)?;
+        Some(base.module.clone())
+    }
+
+    /// Keeps `module` as base image `image_key` of runtime `key` (loaded
+    /// because delta images name it) and returns the module kept: the one
+    /// already there, if another load was first.
+    #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
+    pub(crate) fn add_base(
+        &self,
+        key: &str,
+        image_key: &str,
+        module: wasmtime::Module,
+    ) -> wasmtime::Module {
+        let mut loaded = self.lock();
+        let Some(runtime) = loaded.get_mut(key) else {
+            return module;
+        };
+        if let Some(base) = runtime.bases.iter().find(|base| base.key == image_key) {
+            return base.module.clone();
+        }
+        runtime.bases.push(Base {
+            key: image_key.to_owned(),
+            module: module.clone(),
+            sample: None,
+        });
+        module
     }
 }
 
@@ -229,7 +295,7 @@ pub fn load_policy_code(
     #[cfg(feature = "patched-wasmtime")]
     match super::split::split(wasm) {
         _ if std::env::var_os(NO_SHARED_RUNTIME_ENV).is_some() => {}
-        Ok(parts) => match load_shared(engine, cache, &parts) {
+        Ok(parts) => match super::shared_image::load_shared(engine, cache, &parts) {
             Ok(code) => return Ok(code),
             Err(error) => {
                 tracing::warn!("loading the policy whole, not on the shared runtime: {error}")
@@ -241,50 +307,6 @@ pub fn load_policy_code(
     Ok(PolicyCode {
         component,
         overrides: None,
-        source,
-    })
-}
-
-#[cfg(feature = "patched-wasmtime")]
-fn load_shared(
-    engine: &SandboxEngine,
-    cache: &ArtifactCache,
-    parts: &super::split::SplitComponent<'_>,
-) -> Result<PolicyCode, CompileError> {
-    use super::split::{GLOBALS_MODULE, IMAGE_MODULE};
-    let runtimes = engine.runtimes();
-    let (runtime, key, runtime_source) = runtimes.get_or_load(engine, cache, &parts.runtime)?;
-    let (image, image_source) = compile::load_module(engine, cache, &parts.image)?;
-    let started = std::time::Instant::now();
-    let base = match std::env::var_os(NO_SHARED_PAGES_ENV) {
-        Some(_) => None,
-        None => PageSample::of_data_section(parts.image_data)
-            .and_then(|sample| runtimes.base_image_for(&key, &image, sample)),
-    };
-    let sampled_us = started.elapsed().as_micros();
-    let runs = max_shared_runs(engine.memory_slots());
-    let overrides = [
-        runtime.static_module_override(IMAGE_MODULE, Some(&image), base.as_ref(), runs, &[]),
-        runtime.static_module_override(GLOBALS_MODULE, None, None, 0, &parts.globals),
-    ]
-    .into_iter()
-    .collect::<wasmtime::Result<Vec<_>>>()
-    .map_err(|error| CompileError::Compile(format!("{error:#}")))?;
-    let overrides = Overrides(overrides.into());
-    tracing::debug!(
-        shared_image_kib = overrides.shared_image_bytes() >> 10,
-        in_memory_kib = overrides.image_bytes_in_memory() >> 10,
-        sampled_us,
-        shared_us = started.elapsed().as_micros(),
-        "policy image mapped on the shared runtime"
-    );
-    let source = match (runtime_source, image_source) {
-        (CompileSource::Cached, CompileSource::Cached) => CompileSource::Cached,
-        _ => CompileSource::Compiled,
-    };
-    Ok(PolicyCode {
-        component: runtime,
-        overrides: Some(overrides),
         source,
     })
 }

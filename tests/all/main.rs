@@ -13,6 +13,8 @@ mod gateway_contract;
 mod grpc;
 mod harness;
 mod hostile_inputs;
+#[cfg(feature = "patched-wasmtime")]
+mod image_delta;
 mod immortal_snapshot;
 mod isolation;
 mod json_codec;

@@ -1,0 +1,270 @@
+//! Policy images stored without the pages they share with a base image.
+//!
+//! On the shared runtime ([`super::shared`]) a policy's image maps its
+//! longest runs of pages identical to a base image's from the base's
+//! artifact. Its own artifact's bytes under those runs are then never read:
+//! in every memory slot the base's mapping lies over them, and resets read
+//! identical pages from the base. So once a comparison has found the runs,
+//! the image's artifact is stored again with zeros there, which the cache
+//! writes as holes, beside a [`DeltaRecord`] of the base and the runs, and
+//! the whole artifact is removed: a copy of a policy then takes a few
+//! hundred KiB of disk instead of its whole snapshot.
+//!
+//! Later loads map the delta and hand Wasmtime the recorded runs (our
+//! patch 0011) instead of comparing. They need the base's artifact; when
+//! it is gone, when the record cannot be read, or when the host now allows
+//! fewer shared runs per image than the record has, the image is compiled
+//! whole again and stored as a delta again.
+//!
+//! A base must stay whole: the first delta stored against an image marks
+//! it, and a marked image is never stored as a delta itself.
+
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Module;
+
+use super::engine::SandboxEngine;
+use super::shared::RuntimeSet;
+use crate::cache::{ArtifactCache, ArtifactKind};
+
+/// What an image stored as a delta shares with its base, kept in the cache
+/// under the image's whole-artifact key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaRecord {
+    /// The base image's compiled-artifact key.
+    pub base_key: String,
+    /// The delta artifact's key.
+    pub delta_key: String,
+    /// Linear-memory byte ranges mapped from the base: holes in the delta.
+    pub runs: Vec<Range<usize>>,
+    /// Every range identical to the base's (resets read these from it).
+    pub identical: Vec<Range<usize>>,
+}
+
+/// The first line of every record (its format's version).
+const HEADER: &str = "policy-host image delta 1";
+
+impl DeltaRecord {
+    /// The record as text.
+    pub fn encode(&self) -> String {
+        format!(
+            "{HEADER}\nbase {}\ndelta {}\nruns {}\nidentical {}\n",
+            self.base_key,
+            self.delta_key,
+            encode_ranges(&self.runs),
+            encode_ranges(&self.identical)
+        )
+    }
+
+    /// A record from [`Self::encode`]'s text; `None` for anything else.
+    pub fn parse(text: &str) -> Option<DeltaRecord> {
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return None;
+        }
+        let mut field = |name: &str| lines.next()?.strip_prefix(name)?.strip_prefix(' ');
+        let base_key = field("base")?.to_owned();
+        let delta_key = field("delta")?.to_owned();
+        let runs = parse_ranges(field("runs")?)?;
+        let identical = parse_ranges(field("identical")?)?;
+        let plain = |key: &str| !key.is_empty() && !key.contains(char::is_whitespace);
+        (plain(&base_key) && plain(&delta_key)).then_some(DeltaRecord {
+            base_key,
+            delta_key,
+            runs,
+            identical,
+        })
+    }
+}
+
+fn encode_ranges(ranges: &[Range<usize>]) -> String {
+    let texts: Vec<String> = ranges
+        .iter()
+        .map(|r| format!("{}-{}", r.start, r.end))
+        .collect();
+    texts.join(" ")
+}
+
+fn parse_ranges(text: &str) -> Option<Vec<Range<usize>>> {
+    text.split_whitespace()
+        .map(|range| {
+            let (start, end) = range.split_once('-')?;
+            Some(start.parse().ok()?..end.parse().ok()?)
+        })
+        .collect()
+}
+
+/// The cache key of the record marking `image_key` as a base.
+fn base_mark(image_key: &str) -> String {
+    format!("{image_key}-base")
+}
+
+/// The key of `image_key`'s delta with holes under `runs`: content-addressed,
+/// so that a record never names a delta with other holes than its own.
+fn delta_key(image_key: &str, runs: &[Range<usize>]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(image_key.as_bytes());
+    hasher.update(encode_ranges(runs).as_bytes());
+    let hash: String = hasher.finalize()[..20]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let engine = image_key.split_once('-').map_or("", |(_, engine)| engine);
+    format!("{hash}-delta-{engine}")
+}
+
+/// A delta image and its base, loaded.
+pub struct LoadedDelta {
+    /// The delta image's module.
+    pub image: Module,
+    /// The base image's module.
+    pub base: Module,
+    /// The runs to map from the base, and the identical ranges.
+    pub record: DeltaRecord,
+}
+
+/// `image_key`'s image as a delta with its base on runtime `runtime_key`,
+/// when one is stored and usable with at most `max_runs` runs; `None`
+/// otherwise (the caller then loads the image whole).
+pub fn load(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    runtimes: &RuntimeSet,
+    runtime_key: &str,
+    image_key: &str,
+    max_runs: usize,
+) -> Option<LoadedDelta> {
+    let text = cache.get(ArtifactKind::Sharing, image_key).ok()??;
+    let Some(record) = std::str::from_utf8(&text).ok().and_then(DeltaRecord::parse) else {
+        tracing::warn!(image_key, "ignoring an unreadable image-sharing record");
+        return None;
+    };
+    if record.runs.len() > max_runs {
+        tracing::info!(
+            image_key,
+            runs = record.runs.len(),
+            max_runs,
+            "the stored image delta maps more runs than this host allows: compiling the image again"
+        );
+        return None;
+    }
+    let base = match runtimes.base_by_key(runtime_key, &record.base_key) {
+        Some(base) => base,
+        None => {
+            let base = map_artifact(engine, cache, &record.base_key)?;
+            runtimes.add_base(runtime_key, &record.base_key, base)
+        }
+    };
+    let image = map_artifact(engine, cache, &record.delta_key)?;
+    Some(LoadedDelta {
+        image,
+        base,
+        record,
+    })
+}
+
+/// The cached core-module artifact `key`, mapped, if present and usable.
+fn map_artifact(engine: &SandboxEngine, cache: &ArtifactCache, key: &str) -> Option<Module> {
+    let path = cache.existing_path(ArtifactKind::Compiled, key).ok()??;
+    // SAFETY: as `compile::load_cached`: only this program writes the
+    // cache, by rename, and the key binds the file to its content and this
+    // engine's configuration.
+    unsafe { Module::deserialize_file(engine.engine(), &path) }
+        .inspect_err(|error| tracing::warn!(key, "ignoring unusable cached code: {error:#}"))
+        .ok()
+}
+
+/// Stores `image_key`'s image, which `shared` maps on top of base
+/// `base_key` after comparing them, as a delta: its whole artifact is
+/// replaced by one with holes under the mapped runs and a record. Returns
+/// whether it did; it does not when the image is itself a base, or its
+/// whole artifact or its runs are not at hand.
+pub fn store(
+    cache: &ArtifactCache,
+    image_key: &str,
+    base_key: &str,
+    shared: &wasmtime::ModuleOverride,
+) -> std::io::Result<bool> {
+    if cache
+        .get(ArtifactKind::Sharing, &base_mark(image_key))?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let (Some((runs, identical)), Some((file_offset, linear_offset))) =
+        (shared.shared_page_ranges(), shared.image_artifact_offset())
+    else {
+        return Ok(false);
+    };
+    let Some(mut bytes) = cache.get(ArtifactKind::Compiled, image_key)? else {
+        return Ok(false);
+    };
+    for run in &runs {
+        let start = usize::try_from(file_offset)
+            .ok()
+            .zip(run.start.checked_sub(linear_offset));
+        let Some(at) = start.map(|(file, linear)| file + linear) else {
+            return Ok(false);
+        };
+        let Some(hole) = bytes.get_mut(at..at + run.len()) else {
+            return Ok(false);
+        };
+        hole.fill(0);
+    }
+    let record = DeltaRecord {
+        base_key: base_key.to_owned(),
+        delta_key: delta_key(image_key, &runs),
+        runs,
+        identical,
+    };
+    cache.put(ArtifactKind::Sharing, &base_mark(base_key), b"base\n")?;
+    cache.put(ArtifactKind::Compiled, &record.delta_key, &bytes)?;
+    cache.put(ArtifactKind::Sharing, image_key, record.encode().as_bytes())?;
+    cache.remove(ArtifactKind::Compiled, image_key)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNS: [Range<usize>; 2] = [4096..8192, 16384..20480];
+
+    fn record() -> DeltaRecord {
+        DeltaRecord {
+            base_key: "abc-wasmtime-48".into(),
+            delta_key: delta_key("def-wasmtime-48", &RUNS),
+            runs: RUNS.to_vec(),
+            identical: vec![0..8192, 12288..20480],
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let record = record();
+        assert_eq!(DeltaRecord::parse(&record.encode()), Some(record));
+    }
+
+    #[test]
+    fn anything_but_a_whole_record_is_refused() {
+        let text = record().encode();
+        for bad in [
+            text.replace("delta 1", "delta 2"),
+            text.replace("runs 4096-8192", "runs 4096_8192"),
+            text.replace("base abc-wasmtime-48", "base "),
+            text.lines().take(4).collect::<Vec<_>>().join("\n"),
+            String::new(),
+        ] {
+            assert_eq!(DeltaRecord::parse(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_delta_key_names_its_image_runs_and_engine() {
+        let key = delta_key("def-wasmtime-48", &RUNS);
+        assert!(key.ends_with("-delta-wasmtime-48"), "{key}");
+        assert_ne!(key, delta_key("def-wasmtime-48", &RUNS[..1]));
+        assert_ne!(key, delta_key("deg-wasmtime-48", &RUNS));
+    }
+}

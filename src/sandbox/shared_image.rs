@@ -1,0 +1,133 @@
+//! Loading a policy's image on the shared runtime: from a stored delta
+//! against its base ([`super::image_delta`]), or whole, compared with its
+//! closest base image and then stored as a delta.
+
+use wasmtime::component::Component;
+
+use super::compile::{self, CompileError, CompileSource};
+use super::engine::SandboxEngine;
+use super::image_delta;
+use super::image_sample::PageSample;
+use super::shared::{NO_SHARED_PAGES_ENV, Overrides, PolicyCode, max_shared_runs};
+use super::split;
+use crate::cache::ArtifactCache;
+
+pub(super) fn load_shared(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    parts: &split::SplitComponent<'_>,
+) -> Result<PolicyCode, CompileError> {
+    use split::GLOBALS_MODULE;
+    let compile_error = |error: wasmtime::Error| CompileError::Compile(format!("{error:#}"));
+    let runtimes = engine.runtimes();
+    let (runtime, key, runtime_source) = runtimes.get_or_load(engine, cache, &parts.runtime)?;
+    let started = std::time::Instant::now();
+    let image_key = compile::compiled_key(engine, &parts.image);
+    let runs = max_shared_runs(engine.memory_slots());
+    let sharing = std::env::var_os(NO_SHARED_PAGES_ENV).is_none();
+    let delta = (sharing)
+        .then(|| image_delta::load(engine, cache, runtimes, &key, &image_key, runs))
+        .flatten();
+    let (image, image_source) = match delta.and_then(|delta| delta_override(&runtime, &delta)) {
+        Some(image) => (image, CompileSource::Cached),
+        None => {
+            let image = ImageToLoad {
+                parts,
+                key: &image_key,
+                runtime_key: &key,
+                sharing,
+                runs,
+            };
+            compared_override(engine, cache, &runtime, image)?
+        }
+    };
+    let globals = runtime.static_module_override(GLOBALS_MODULE, None, None, 0, &parts.globals);
+    let overrides = Overrides(vec![image, globals.map_err(compile_error)?].into());
+    tracing::debug!(
+        shared_image_kib = overrides.shared_image_bytes() >> 10,
+        in_memory_kib = overrides.image_bytes_in_memory() >> 10,
+        shared_us = started.elapsed().as_micros(),
+        "policy image mapped on the shared runtime"
+    );
+    let source = match (runtime_source, image_source) {
+        (CompileSource::Cached, CompileSource::Cached) => CompileSource::Cached,
+        _ => CompileSource::Compiled,
+    };
+    Ok(PolicyCode {
+        component: runtime,
+        overrides: Some(overrides),
+        source,
+    })
+}
+
+/// The image override of a stored delta, or `None` (logged) when Wasmtime
+/// refuses its record.
+fn delta_override(
+    runtime: &Component,
+    delta: &image_delta::LoadedDelta,
+) -> Option<wasmtime::ModuleOverride> {
+    let sharing = wasmtime::PageSharing::Given {
+        runs: &delta.record.runs,
+        identical: &delta.record.identical,
+    };
+    (runtime.static_module_override_sharing(
+        split::IMAGE_MODULE,
+        &delta.image,
+        &delta.base,
+        sharing,
+    ))
+    .inspect_err(|error| tracing::warn!("ignoring a stored image delta: {error:#}"))
+    .ok()
+}
+
+/// A policy image to load whole and compare with its closest base.
+struct ImageToLoad<'a, 'b> {
+    parts: &'a split::SplitComponent<'b>,
+    key: &'a str,
+    runtime_key: &'a str,
+    sharing: bool,
+    runs: usize,
+}
+
+/// The image override of a whole image, mapping the pages it has in
+/// common with its closest base from the base's artifact; the image's
+/// artifact is then stored as a delta (`super::image_delta`).
+fn compared_override(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    runtime: &Component,
+    image: ImageToLoad<'_, '_>,
+) -> Result<(wasmtime::ModuleOverride, CompileSource), CompileError> {
+    let runtimes = engine.runtimes();
+    let (module, source) = match runtimes.base_by_key(image.runtime_key, image.key) {
+        Some(module) => (module, CompileSource::Cached),
+        None => compile::load_module(engine, cache, &image.parts.image, image.key)?,
+    };
+    let base = match image.sharing {
+        false => None,
+        true => PageSample::of_data_section(image.parts.image_data).and_then(|sample| {
+            runtimes.base_image_for(image.runtime_key, image.key, &module, sample)
+        }),
+    };
+    let base_module = base.as_ref().map(|base| &base.module);
+    let shared = (runtime.static_module_override(
+        split::IMAGE_MODULE,
+        Some(&module),
+        base_module,
+        image.runs,
+        &[],
+    ))
+    .map_err(|error| CompileError::Compile(format!("{error:#}")))?;
+    // A base stays whole: images loaded later map their pages from it. A
+    // delta keeps its base for good, so one is stored only against a base
+    // that matched closely.
+    let is_base = runtimes.base_by_key(image.runtime_key, image.key).is_some();
+    if let Some(base) = base.as_ref().filter(|base| base.close && !is_base) {
+        match image_delta::store(cache, image.key, &base.key, &shared) {
+            Ok(true) => tracing::debug!(image_key = image.key, "policy image stored as a delta"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!("could not store a policy image as a delta: {error}"),
+        }
+    }
+    Ok((shared, source))
+}

@@ -1,0 +1,145 @@
+//! Policy images stored as deltas: once a tenant's image has been compared
+//! with the base image it shares pages with, its compiled artifact keeps
+//! only what it does not map from the base, and later loads from the delta
+//! answer exactly as before, also in an engine that has not loaded the base
+//! policy itself, and again after the base's artifact is gone.
+
+use std::path::{Path, PathBuf};
+
+use policy_host::cache::{ArtifactCache, ArtifactKind};
+use policy_host::dispatch::load_policy;
+use policy_host::sandbox::compile::{compiled_key, load_component_pieces};
+use policy_host::sandbox::split::split;
+use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
+
+use crate::harness::{counter_request, harness, set_header};
+use crate::shared_runtime::{assert_snapshot_pages_shared, tenant_name, tenant_wasm};
+
+fn engine() -> SandboxEngine {
+    SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A fresh cache holding only the compiled runtime (linked from the
+/// harness's cache, which compiles it once), so that every tenant image is
+/// compiled and stored here.
+fn cache_with_runtime(dir: &Path, engine: &SandboxEngine) -> ArtifactCache {
+    let parts = split(tenant_wasm(0)).unwrap();
+    load_component_pieces(engine, &harness().cache, &parts.runtime).unwrap();
+    let key = compiled_key(engine, &parts.runtime);
+    let from = harness().cache.existing_path(ArtifactKind::Compiled, &key);
+    let from = from.unwrap().expect("the runtime's artifact");
+    let cache = ArtifactCache::open(dir).unwrap();
+    let to = dir.join("compiled").join(format!("{key}.cwasm"));
+    if std::fs::hard_link(&from, &to).is_err() {
+        std::fs::copy(&from, &to).unwrap();
+    }
+    cache
+}
+
+fn load(engine: &SandboxEngine, cache: &ArtifactCache, index: usize) -> CompiledPolicy {
+    let loaded = load_policy(
+        engine,
+        cache,
+        tenant_wasm(index),
+        &tenant_name(index),
+        Limits::default(),
+        LimitOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("loading {}: {e}", tenant_name(index)));
+    std::sync::Arc::try_unwrap(loaded.policy).unwrap_or_else(|_| panic!("shared"))
+}
+
+/// Calls `tenant` twice and checks it answers from its own fresh snapshot.
+fn assert_answers_as_itself(engine: &SandboxEngine, tenant: &CompiledPolicy, index: usize) {
+    for round in 0..2 {
+        let secret = format!("{}-delta-{round}", tenant_name(index));
+        let output = tenant.call(engine, counter_request(&secret)).unwrap();
+        let fresh = format!("{}/1", tenant_name(index));
+        assert_eq!(set_header(&output, "x-tenant"), fresh);
+        assert_eq!(set_header(&output, "x-counter"), "1", "fresh module state");
+        assert_eq!(set_header(&output, "x-seen"), format!("[\"{secret}\"]"));
+    }
+}
+
+/// The sharing records in `dir` that describe a delta (not base marks),
+/// each as (record text, path).
+fn delta_records(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut records: Vec<(String, PathBuf)> = std::fs::read_dir(dir.join("sharing"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| !path.to_string_lossy().ends_with("-base.txt"))
+        .map(|path| (std::fs::read_to_string(&path).unwrap(), path))
+        .collect();
+    records.sort();
+    records
+}
+
+/// The value of `field` in a record.
+fn field<'a>(record: &'a str, field: &str) -> &'a str {
+    let prefix = format!("{field} ");
+    let line = record.lines().find(|line| line.starts_with(&prefix));
+    &line.unwrap_or_else(|| panic!("no {field} in {record}"))[prefix.len()..]
+}
+
+/// Bytes a file takes on disk.
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_tenant_image_is_stored_as_a_delta_and_answers_the_same_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = engine();
+    let cache = cache_with_runtime(dir.path(), &first);
+    let tenants: Vec<CompiledPolicy> = (0..3).map(|i| load(&first, &cache, i)).collect();
+    assert_snapshot_pages_shared(&tenants);
+    for (index, tenant) in tenants.iter().enumerate() {
+        assert_answers_as_itself(&first, tenant, index);
+    }
+
+    // Tenants 1 and 2 are deltas against tenant 0's image, which stays whole.
+    let records = delta_records(dir.path());
+    assert_eq!(records.len(), 2, "{records:?}");
+    let compiled = dir.path().join("compiled");
+    let artifact = |key: &str| compiled.join(format!("{key}.cwasm"));
+    let base = artifact(field(&records[0].0, "base"));
+    assert_eq!(field(&records[1].0, "base"), field(&records[0].0, "base"));
+    for (record, path) in &records {
+        let image_key = path.file_stem().unwrap().to_string_lossy();
+        assert!(!artifact(&image_key).exists(), "the whole image is removed");
+        let delta = artifact(field(record, "delta"));
+        assert_eq!(
+            std::fs::metadata(&delta).unwrap().len(),
+            std::fs::metadata(&base).unwrap().len()
+        );
+        assert!(
+            allocated(&delta) * 16 < allocated(&base),
+            "a delta takes {} KiB of disk, its base {} KiB",
+            allocated(&delta) >> 10,
+            allocated(&base) >> 10
+        );
+    }
+
+    // A new engine loads tenant 2 before anything else: from its delta, with
+    // the base image loaded only because the record names it.
+    let second = engine();
+    let from_delta = load(&second, &cache, 2);
+    assert!(from_delta.shared_image_bytes() >= 12 << 20);
+    assert_answers_as_itself(&second, &from_delta, 2);
+    let base_tenant = load(&second, &cache, 0);
+    assert_eq!(base_tenant.shared_image_bytes(), 0, "the base loads whole");
+    assert_answers_as_itself(&second, &base_tenant, 0);
+    assert_answers_as_itself(&second, &from_delta, 2);
+
+    // Without the base's artifact the delta cannot be used: the image is
+    // compiled whole again, and answers the same.
+    std::fs::remove_file(&base).unwrap();
+    let third = engine();
+    let recompiled = load(&third, &cache, 1);
+    assert_answers_as_itself(&third, &recompiled, 1);
+}
