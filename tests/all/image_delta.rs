@@ -7,13 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use policy_host::cache::{ArtifactCache, ArtifactKind};
-use policy_host::dispatch::load_policy;
 use policy_host::sandbox::compile::{compiled_key, load_component_pieces};
 use policy_host::sandbox::split::split;
-use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
+use policy_host::sandbox::{CompiledPolicy, EngineOptions, SandboxEngine};
 
 use crate::harness::{counter_request, harness, set_header};
-use crate::shared_runtime::{assert_snapshot_pages_shared, tenant_name, tenant_wasm};
+use crate::shared_runtime::{assert_snapshot_pages_shared, load_from, tenant_name, tenant_wasm};
 
 fn engine() -> SandboxEngine {
     SandboxEngine::new(EngineOptions {
@@ -38,19 +37,6 @@ fn cache_with_runtime(dir: &Path, engine: &SandboxEngine) -> ArtifactCache {
         std::fs::copy(&from, &to).unwrap();
     }
     cache
-}
-
-fn load(engine: &SandboxEngine, cache: &ArtifactCache, index: usize) -> CompiledPolicy {
-    let loaded = load_policy(
-        engine,
-        cache,
-        tenant_wasm(index),
-        &tenant_name(index),
-        Limits::default(),
-        LimitOverrides::default(),
-    )
-    .unwrap_or_else(|e| panic!("loading {}: {e}", tenant_name(index)));
-    std::sync::Arc::try_unwrap(loaded.policy).unwrap_or_else(|_| panic!("shared"))
 }
 
 /// Calls `tenant` twice and checks it answers from its own fresh snapshot.
@@ -96,7 +82,7 @@ fn a_tenant_image_is_stored_as_a_delta_and_answers_the_same_from_it() {
     let dir = tempfile::tempdir().unwrap();
     let first = engine();
     let cache = cache_with_runtime(dir.path(), &first);
-    let tenants: Vec<CompiledPolicy> = (0..3).map(|i| load(&first, &cache, i)).collect();
+    let tenants: Vec<CompiledPolicy> = (0..3).map(|i| load_from(&first, &cache, i)).collect();
     assert_snapshot_pages_shared(&tenants);
     for (index, tenant) in tenants.iter().enumerate() {
         assert_answers_as_itself(&first, tenant, index);
@@ -128,10 +114,10 @@ fn a_tenant_image_is_stored_as_a_delta_and_answers_the_same_from_it() {
     // A new engine loads tenant 2 before anything else: from its delta, with
     // the base image loaded only because the record names it.
     let second = engine();
-    let from_delta = load(&second, &cache, 2);
+    let from_delta = load_from(&second, &cache, 2);
     assert!(from_delta.shared_image_bytes() >= 12 << 20);
     assert_answers_as_itself(&second, &from_delta, 2);
-    let base_tenant = load(&second, &cache, 0);
+    let base_tenant = load_from(&second, &cache, 0);
     assert_eq!(base_tenant.shared_image_bytes(), 0, "the base loads whole");
     assert_answers_as_itself(&second, &base_tenant, 0);
     assert_answers_as_itself(&second, &from_delta, 2);
@@ -140,6 +126,6 @@ fn a_tenant_image_is_stored_as_a_delta_and_answers_the_same_from_it() {
     // compiled whole again, and answers the same.
     std::fs::remove_file(&base).unwrap();
     let third = engine();
-    let recompiled = load(&third, &cache, 1);
+    let recompiled = load_from(&third, &cache, 1);
     assert_answers_as_itself(&third, &recompiled, 1);
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use policy_host::cache::ArtifactCache;
 use policy_host::dispatch::load_policy;
 use policy_host::sandbox::engine::PATCHED_WASMTIME;
 use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
@@ -86,9 +87,18 @@ fn stage_tenant(stage: &Path, index: usize) -> std::path::PathBuf {
 }
 
 fn load(engine: &SandboxEngine, index: usize) -> CompiledPolicy {
+    load_from(engine, &harness().cache, index)
+}
+
+/// Tenant `index` loaded in `engine` through `cache`.
+pub(crate) fn load_from(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    index: usize,
+) -> CompiledPolicy {
     let loaded = load_policy(
         engine,
-        &harness().cache,
+        cache,
         tenant_wasm(index),
         &tenant_name(index),
         Limits::default(),
