@@ -96,8 +96,8 @@ fn shared_runs(engine: &SandboxEngine, policies: usize) -> usize {
             policies,
             shared_runs_per_policy = runs,
             "vm.max_map_count caps how many snapshot pages each policy shares; with many \
-             policies raise it (docs/operating.md, \"Many tenants\"): at 200 policies that \
-             halved memory and served the mix ~15% faster"
+             policies raise it (docs/operating.md, \"Many tenants\"): each policy then \
+             shares up to 512 runs of pages and the server holds less memory"
         );
     }
     runs

@@ -136,7 +136,7 @@ pub fn load(
     max_runs: usize,
 ) -> Option<LoadedDelta> {
     let text = cache.get(ArtifactKind::Sharing, image_key).ok()??;
-    let Some(record) = std::str::from_utf8(&text).ok().and_then(DeltaRecord::parse) else {
+    let Some(mut record) = std::str::from_utf8(&text).ok().and_then(DeltaRecord::parse) else {
         tracing::warn!(image_key, "ignoring an unreadable image-sharing record");
         return None;
     };
@@ -149,6 +149,7 @@ pub fn load(
         );
         return None;
     }
+    record.runs = runs_within(&record, max_runs);
     let base = match runtimes.base_by_key(runtime_key, &record.base_key) {
         Some(base) => base,
         None => {
@@ -162,6 +163,21 @@ pub fn load(
         base,
         record,
     })
+}
+
+/// The runs to map for `record` where `max_runs` may be mapped (at least
+/// its own): its holes must be mapped from the base, and where the host
+/// allows more, the longest of its other identical ranges are mapped from
+/// the base too, as a comparison would have chosen them.
+fn runs_within(record: &DeltaRecord, max_runs: usize) -> Vec<Range<usize>> {
+    let mut more: Vec<&Range<usize>> = (record.identical.iter())
+        .filter(|range| !record.runs.contains(range))
+        .collect();
+    more.sort_by_key(|range| std::cmp::Reverse(range.len()));
+    more.truncate(max_runs.saturating_sub(record.runs.len()));
+    let mut runs: Vec<Range<usize>> = record.runs.iter().chain(more).cloned().collect();
+    runs.sort_by_key(|range| range.start);
+    runs
 }
 
 /// The cached core-module artifact `key`, mapped, if present and usable.
@@ -258,6 +274,25 @@ mod tests {
         ] {
             assert_eq!(DeltaRecord::parse(&bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_host_allowing_more_runs_maps_the_longest_other_identical_ranges_too() {
+        let record = DeltaRecord {
+            identical: vec![0..4096, 4096..8192, 12288..24576, 28672..36864],
+            ..record()
+        };
+        let record = DeltaRecord {
+            runs: RUNS[..1].to_vec(),
+            ..record
+        };
+        assert_eq!(runs_within(&record, 1), RUNS[..1]);
+        assert_eq!(runs_within(&record, 2), [4096..8192, 12288..24576]);
+        assert_eq!(
+            runs_within(&record, 3),
+            [4096..8192, 12288..24576, 28672..36864]
+        );
+        assert_eq!(runs_within(&record, 9).len(), 4);
     }
 
     #[test]
