@@ -12,6 +12,10 @@ use super::shared::{NO_SHARED_PAGES_ENV, Overrides, PolicyCode, max_shared_runs}
 use super::split;
 use crate::cache::ArtifactCache;
 
+/// `parts` as a policy on the shared runtime: the runtime compiled (or
+/// mapped) once per engine, the policy's image from its stored delta when
+/// one is usable, else whole, and the overrides that make the runtime this
+/// policy in each store.
 pub(super) fn load_shared(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
@@ -126,7 +130,10 @@ fn compared_override(
         match image_delta::store(cache, image.key, &base.key, &shared) {
             Ok(true) => tracing::debug!(image_key = image.key, "policy image stored as a delta"),
             Ok(false) => {}
-            Err(error) => tracing::warn!("could not store a policy image as a delta: {error}"),
+            Err(error) => tracing::warn!(
+                image_key = image.key,
+                "could not store a policy image as a delta (it stays whole): {error}"
+            ),
         }
     }
     Ok((shared, source))
