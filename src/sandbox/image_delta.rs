@@ -12,9 +12,10 @@
 //!
 //! Later loads map the delta and hand Wasmtime the recorded runs (our
 //! patch 0011) instead of comparing. They need the base's artifact; when
-//! it is gone, when the record cannot be read, or when the host now allows
-//! fewer shared runs per image than the record has, the image is compiled
-//! whole again and stored as a delta again.
+//! it is gone or the record cannot be read, the image is compiled whole
+//! again and stored as a delta again. A host that allows fewer shared runs
+//! per image than the record has fills the extra holes from the base
+//! ([`shrink`]) and compiles nothing.
 //!
 //! A base must stay whole: the first delta stored against an image marks
 //! it, and a marked image is never stored as a delta itself.
@@ -125,8 +126,9 @@ pub struct LoadedDelta {
 }
 
 /// `image_key`'s image as a delta with its base on runtime `runtime_key`,
-/// when one is stored and usable with at most `max_runs` runs; `None`
-/// otherwise (the caller then loads the image whole).
+/// when one is stored; `None` otherwise (the caller then loads the image
+/// whole). Its runs are extended up to `max_runs`; a record with more runs
+/// than that is returned as it is, for [`shrink`].
 pub fn load(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
@@ -140,16 +142,9 @@ pub fn load(
         tracing::warn!(image_key, "ignoring an unreadable image-sharing record");
         return None;
     };
-    if record.runs.len() > max_runs {
-        tracing::info!(
-            image_key,
-            runs = record.runs.len(),
-            max_runs,
-            "the stored image delta maps more runs than this host allows: compiling the image again"
-        );
-        return None;
+    if record.runs.len() <= max_runs {
+        record.runs = runs_within(&record, max_runs);
     }
-    record.runs = runs_within(&record, max_runs);
     let base = match runtimes.base_by_key(runtime_key, &record.base_key) {
         Some(base) => base,
         None => {
@@ -163,6 +158,86 @@ pub fn load(
         base,
         record,
     })
+}
+
+/// Where an image's bytes lie in its artifact file and the linear-memory
+/// offset they map to (`ModuleOverride::image_artifact_offset`).
+pub type ImageOffset = (u64, usize);
+
+/// `delta` stored again for a host that allows only `max_runs` runs: its
+/// longest runs stay holes mapped from the base, the others are filled
+/// with the base's bytes (identical to the image's there), so no compile
+/// is needed. `offsets` are the delta's and the base's. `None` when the
+/// artifacts cannot be read or written (the caller compiles the image).
+pub fn shrink(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    image_key: &str,
+    delta: LoadedDelta,
+    offsets: (ImageOffset, ImageOffset),
+    max_runs: usize,
+) -> Option<LoadedDelta> {
+    let mut keep = delta.record.runs.clone();
+    keep.sort_by_key(|run| std::cmp::Reverse(run.len()));
+    let filled = keep.split_off(max_runs.min(keep.len()));
+    keep.sort_by_key(|run| run.start);
+    if keep.is_empty() {
+        return None;
+    }
+    let mut bytes = cache
+        .get(ArtifactKind::Compiled, &delta.record.delta_key)
+        .ok()??;
+    let base = cache
+        .get(ArtifactKind::Compiled, &delta.record.base_key)
+        .ok()??;
+    fill_holes(&mut bytes, &base, offsets, &filled)?;
+    let old_key = delta.record.delta_key.clone();
+    let record = DeltaRecord {
+        delta_key: delta_key(image_key, &keep),
+        runs: keep,
+        ..delta.record
+    };
+    let stored = (cache.put(ArtifactKind::Compiled, &record.delta_key, &bytes))
+        .and_then(|()| cache.put(ArtifactKind::Sharing, image_key, record.encode().as_bytes()));
+    if let Err(error) = stored {
+        tracing::warn!(image_key, "could not store the image delta again: {error}");
+        return None;
+    }
+    // The record names the new delta now; a process still holding the old
+    // one keeps its mapping.
+    let _ = cache.remove(ArtifactKind::Compiled, &old_key);
+    let image = map_artifact(engine, cache, &record.delta_key)?;
+    tracing::info!(
+        image_key,
+        runs = record.runs.len(),
+        "stored the image delta again with fewer shared runs, for this host's mapping limit"
+    );
+    Some(LoadedDelta {
+        image,
+        base: delta.base,
+        record,
+    })
+}
+
+/// Copies `base`'s bytes under `runs` (linear-memory ranges) into the
+/// holes of `delta`, each artifact's image at its offset.
+fn fill_holes(
+    delta: &mut [u8],
+    base: &[u8],
+    ((delta_file, delta_linear), (base_file, base_linear)): (ImageOffset, ImageOffset),
+    runs: &[Range<usize>],
+) -> Option<()> {
+    let at = |file: u64, linear: usize, run: &Range<usize>| {
+        let start = usize::try_from(file).ok()? + run.start.checked_sub(linear)?;
+        Some(start..start.checked_add(run.len())?)
+    };
+    for run in runs {
+        let from = base.get(at(base_file, base_linear, run)?)?;
+        delta
+            .get_mut(at(delta_file, delta_linear, run)?)?
+            .copy_from_slice(from);
+    }
+    Some(())
 }
 
 /// The runs to map for `record` where `max_runs` may be mapped (at least
@@ -293,6 +368,23 @@ mod tests {
             [4096..8192, 12288..24576, 28672..36864]
         );
         assert_eq!(runs_within(&record, 9).len(), 4);
+    }
+
+    #[test]
+    fn holes_are_filled_from_the_base_at_each_images_offset() {
+        let mut delta = vec![0u8; 64];
+        let base: Vec<u8> = (0..64).collect();
+        // The delta's image starts at byte 8 of its file, the base's at
+        // byte 16; both start at linear offset 100.
+        let offsets = ((8, 100), (16, 100));
+        fill_holes(&mut delta, &base, offsets, &[104..108, 120..122]).unwrap();
+        assert_eq!(&delta[12..16], &base[20..24]);
+        assert_eq!(&delta[28..30], &base[36..38]);
+        assert_eq!(delta.iter().filter(|&&b| b != 0).count(), 6);
+        let before_the_image = [104..108, 99..104];
+        assert!(fill_holes(&mut delta, &base, offsets, &before_the_image).is_none());
+        let past_the_base = [104..108, 140..160];
+        assert!(fill_holes(&mut delta, &base, offsets, &past_the_base).is_none());
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub(super) fn load_shared(
     let sharing = std::env::var_os(NO_SHARED_PAGES_ENV).is_none();
     let delta = (sharing)
         .then(|| image_delta::load(engine, cache, runtimes, &key, &image_key, runs))
-        .flatten();
+        .flatten()
+        .and_then(|delta| within_runs(engine, cache, &runtime, &image_key, delta, runs));
     let (image, image_source) = match delta.and_then(|delta| delta_override(&runtime, &delta)) {
         Some(image) => (image, CompileSource::Cached),
         None => {
@@ -62,6 +63,27 @@ pub(super) fn load_shared(
         overrides: Some(overrides),
         source,
     })
+}
+
+/// `delta`, stored again with at most `runs` shared runs when its record
+/// has more (`image_delta::shrink`); `None` when that fails.
+fn within_runs(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    runtime: &Component,
+    image_key: &str,
+    delta: image_delta::LoadedDelta,
+    runs: usize,
+) -> Option<image_delta::LoadedDelta> {
+    if delta.record.runs.len() <= runs {
+        return Some(delta);
+    }
+    let offset = |module: &wasmtime::Module| {
+        let plain = runtime.static_module_override(split::IMAGE_MODULE, Some(module), None, 0, &[]);
+        plain.ok()?.image_artifact_offset()
+    };
+    let offsets = (offset(&delta.image)?, offset(&delta.base)?);
+    image_delta::shrink(engine, cache, image_key, delta, offsets, runs)
 }
 
 /// The image override of a stored delta, or `None` (logged) when Wasmtime

@@ -7,9 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use policy_host::cache::{ArtifactCache, ArtifactKind};
-use policy_host::sandbox::compile::{compiled_key, load_component_pieces};
+use policy_host::dispatch::load_policy;
+use policy_host::sandbox::compile::{CompileSource, compiled_key, load_component_pieces};
+use policy_host::sandbox::shared::max_shared_runs;
 use policy_host::sandbox::split::split;
-use policy_host::sandbox::{CompiledPolicy, EngineOptions, SandboxEngine};
+use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
 
 use crate::harness::{counter_request, harness, set_header};
 use crate::shared_runtime::{assert_snapshot_pages_shared, load_from, tenant_name, tenant_wasm};
@@ -128,4 +130,69 @@ fn a_tenant_image_is_stored_as_a_delta_and_answers_the_same_from_it() {
     let third = engine();
     let recompiled = load_from(&third, &cache, 1);
     assert_answers_as_itself(&third, &recompiled, 1);
+}
+
+/// The runs a record maps (its `runs` line).
+fn runs_in(record: &str) -> usize {
+    field(record, "runs").split_whitespace().count()
+}
+
+/// Memory slots past which this host lets each image map fewer than
+/// `runs` shared runs (the bound follows `vm.max_map_count`).
+fn slots_for_fewer_runs_than(runs: usize) -> u32 {
+    let mut slots = 64;
+    while max_shared_runs(slots) >= runs {
+        slots *= 2;
+    }
+    slots
+}
+
+#[test]
+fn a_delta_is_stored_again_for_a_host_allowing_fewer_runs_without_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = engine();
+    let cache = cache_with_runtime(dir.path(), &first);
+    let _base = load_from(&first, &cache, 0);
+    drop(load_from(&first, &cache, 1));
+    let records = delta_records(dir.path());
+    let (before, path) = &records[0];
+    let runs_before = runs_in(before);
+    assert!(runs_before >= 2, "{before}");
+
+    // A pool with so many slots that each image may map about half the runs.
+    let warm_memory_slots = slots_for_fewer_runs_than(runs_before / 2 + 1);
+    assert!(warm_memory_slots <= 1 << 16, "{warm_memory_slots} slots");
+    let crowded = SandboxEngine::new(EngineOptions {
+        max_concurrent_calls: 1,
+        warm_memory_slots,
+        ..Default::default()
+    })
+    .unwrap();
+    let allowed = max_shared_runs(crowded.memory_slots());
+    assert!(allowed > 0 && allowed < runs_before);
+    let loaded = load_policy(
+        &crowded,
+        &cache,
+        tenant_wasm(1),
+        &tenant_name(1),
+        Limits::default(),
+        LimitOverrides::default(),
+    )
+    .unwrap();
+    assert_eq!(loaded.source, CompileSource::Cached, "nothing compiled");
+    assert_answers_as_itself(&crowded, &loaded.policy, 1);
+
+    let after = std::fs::read_to_string(path).unwrap();
+    assert_eq!(runs_in(&after), allowed);
+    assert_eq!(field(&after, "base"), field(before, "base"));
+    assert_eq!(field(&after, "identical"), field(before, "identical"));
+    let compiled = dir.path().join("compiled");
+    let artifact = |record: &str| compiled.join(format!("{}.cwasm", field(record, "delta")));
+    assert!(artifact(&after).exists());
+    assert!(!artifact(before).exists(), "the old delta is removed");
+
+    // And a host allowing more again uses the new delta as it is.
+    let again = engine();
+    let tenant = load_from(&again, &cache, 1);
+    assert_answers_as_itself(&again, &tenant, 1);
 }
