@@ -227,17 +227,22 @@ fn fill_holes(
     ((delta_file, delta_linear), (base_file, base_linear)): (ImageOffset, ImageOffset),
     runs: &[Range<usize>],
 ) -> Option<()> {
-    let at = |file: u64, linear: usize, run: &Range<usize>| {
-        let start = usize::try_from(file).ok()? + run.start.checked_sub(linear)?;
-        Some(start..start.checked_add(run.len())?)
-    };
     for run in runs {
-        let from = base.get(at(base_file, base_linear, run)?)?;
+        let from = base.get(artifact_range((base_file, base_linear), run)?)?;
         delta
-            .get_mut(at(delta_file, delta_linear, run)?)?
+            .get_mut(artifact_range((delta_file, delta_linear), run)?)?
             .copy_from_slice(from);
     }
     Some(())
+}
+
+/// Where the linear-memory range `run` of an image at `offset` lies in its
+/// artifact file; `None` when it starts before the image.
+fn artifact_range((file, linear): ImageOffset, run: &Range<usize>) -> Option<Range<usize>> {
+    let start = usize::try_from(file)
+        .ok()?
+        .checked_add(run.start.checked_sub(linear)?)?;
+    Some(start..start.checked_add(run.len())?)
 }
 
 /// The runs to map for `record` where `max_runs` may be mapped (at least
@@ -283,7 +288,7 @@ pub fn store(
     {
         return Ok(false);
     }
-    let (Some((runs, identical)), Some((file_offset, linear_offset))) =
+    let (Some((runs, identical)), Some(offset)) =
         (shared.shared_page_ranges(), shared.image_artifact_offset())
     else {
         return Ok(false);
@@ -292,13 +297,8 @@ pub fn store(
         return Ok(false);
     };
     for run in &runs {
-        let start = usize::try_from(file_offset)
-            .ok()
-            .zip(run.start.checked_sub(linear_offset));
-        let Some(at) = start.map(|(file, linear)| file + linear) else {
-            return Ok(false);
-        };
-        let Some(hole) = bytes.get_mut(at..at + run.len()) else {
+        let hole = artifact_range(offset, run).and_then(|range| bytes.get_mut(range));
+        let Some(hole) = hole else {
             return Ok(false);
         };
         hole.fill(0);
@@ -309,7 +309,13 @@ pub fn store(
         runs,
         identical,
     };
-    cache.put(ArtifactKind::Sharing, &base_mark(base_key), b"base\n")?;
+    // Marked once; reading the mark again refreshes it for the LRU.
+    if cache
+        .get(ArtifactKind::Sharing, &base_mark(base_key))?
+        .is_none()
+    {
+        cache.put(ArtifactKind::Sharing, &base_mark(base_key), b"base\n")?;
+    }
     cache.put(ArtifactKind::Compiled, &record.delta_key, &bytes)?;
     cache.put(ArtifactKind::Sharing, image_key, record.encode().as_bytes())?;
     cache.remove(ArtifactKind::Compiled, image_key)?;

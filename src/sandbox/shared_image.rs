@@ -144,11 +144,11 @@ fn compared_override(
         &[],
     ))
     .map_err(|error| CompileError::Compile(format!("{error:#}")))?;
-    // A base stays whole: images loaded later map their pages from it. A
-    // delta keeps its base for good, so one is stored only against a base
-    // that matched closely.
-    let is_base = runtimes.base_by_key(image.runtime_key, image.key).is_some();
-    if let Some(base) = base.as_ref().filter(|base| base.close && !is_base) {
+    // A delta keeps its base for good, so one is stored only against a base
+    // that matched closely. A base stays whole: `base_image_for` gives none
+    // for an image that is a base, and makes one only of an image that
+    // matched no base closely.
+    if let Some(base) = base.as_ref().filter(|base| base.close) {
         match image_delta::store(cache, image.key, &base.key, &shared) {
             Ok(true) => tracing::debug!(image_key = image.key, "policy image stored as a delta"),
             Ok(false) => {}
