@@ -39,3 +39,4 @@ mod shared_runtime;
 mod startup_funcrefs;
 mod stream_abuse;
 mod swapped_pages;
+mod table_reset;
