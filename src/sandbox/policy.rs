@@ -11,7 +11,7 @@ use super::error::SandboxError;
 use super::failure::{self, StoreFacts};
 use super::limits::Limits;
 use super::shared::{Overrides, PolicyCode};
-use super::state::HostState;
+use super::state::{HostState, PolicyFiles};
 use crate::bundle::Mount;
 use crate::contract::{
     CallInput, CallOutput, CallStats, Entry, GuestDescription, Phase, guest_json, micros,
@@ -32,14 +32,15 @@ pub struct CompiledPolicy {
     pre: PolicyPre<HostState>,
     limits: Limits,
     description: GuestDescription,
-    mounts: Arc<[Mount]>,
+    files: PolicyFiles,
     overrides: Option<Overrides>,
 }
 
 impl CompiledPolicy {
     /// Links `code` and checks it in one throwaway instance: that it
     /// fits the engine's pool, within `limits`, and what phases it has.
-    /// Every instance gets `mounts` (the policy's own files) read-only.
+    /// Every instance gets `mounts` (the policy's own files) read-only,
+    /// opened here once.
     pub fn new(
         engine: &SandboxEngine,
         code: PolicyCode,
@@ -52,6 +53,8 @@ impl CompiledPolicy {
             .instantiate_pre(&code.component)
             .map_err(LoadError::link)?;
         let pre = PolicyPre::new(instance_pre).map_err(LoadError::link)?;
+        let files =
+            PolicyFiles::open(&mounts).map_err(|error| LoadError::Files(format!("{error:#}")))?;
         let mut policy = CompiledPolicy {
             label: Arc::from(label),
             pre,
@@ -60,7 +63,7 @@ impl CompiledPolicy {
                 phases: Vec::new(),
                 entry: Entry::Functions,
             },
-            mounts: mounts.into(),
+            files,
             overrides: code.overrides,
         };
         policy.description = policy.describe(engine)?;
@@ -145,10 +148,7 @@ impl CompiledPolicy {
         &self,
         engine: &SandboxEngine,
     ) -> Result<(Store<HostState>, Policy), SandboxError> {
-        let state =
-            HostState::new(&self.limits, self.label.clone(), &self.mounts).map_err(|error| {
-                SandboxError::Internal(format!("opening the policy's files: {error:#}"))
-            })?;
+        let state = HostState::new(&self.limits, self.label.clone(), &self.files);
         let mut store = Store::new(engine.engine(), state);
         if let Some(overrides) = &self.overrides {
             overrides.apply(&mut store);
@@ -357,6 +357,9 @@ pub enum LoadError {
     /// The component's imports or exports do not match this host.
     #[error("component does not link against this host: {0}")]
     Link(String),
+    /// The policy's own directories could not be opened.
+    #[error("the policy's files could not be opened: {0}")]
+    Files(String),
     /// The component linked but could not run its description call.
     #[error("component failed its load-time check: {0}")]
     Check(String),

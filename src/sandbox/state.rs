@@ -1,9 +1,12 @@
 //! The per-call state that lives inside a `Store`.
 //!
 //! A new `HostState` is built for every call and dropped with its store:
-//! nothing in it outlives the call, so nothing can leak between calls.
+//! nothing in it outlives the call, so nothing can leak between calls. The
+//! one thing calls share is [`PolicyFiles`]: read-only handles on the
+//! policy's own directories, which hold no state of a call.
 
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -30,25 +33,42 @@ pub struct HostState {
     pub stderr: MemoryOutputPipe,
 }
 
+/// A policy's own directories (its bundle, see [`crate::bundle`]), opened
+/// read-only once when the policy is loaded and handed to every call's
+/// WASI context, which would otherwise open each of them again (an `openat`
+/// and a `close` per call). A preopened directory is a capability, not
+/// state: the guest opens files relative to it, and reading a directory
+/// opens a new descriptor, so no call leaves anything in it for the next.
+#[derive(Clone)]
+pub struct PolicyFiles(WasiFilesystemCtx);
+
+impl PolicyFiles {
+    /// Opens every mount's host directory, to appear read-only at its guest
+    /// path.
+    pub fn open(mounts: &[Mount]) -> wasmtime::Result<Self> {
+        let mut builder = WasiCtx::builder();
+        for mount in mounts {
+            builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
+        }
+        Ok(PolicyFiles(builder.build().filesystem().clone()))
+    }
+}
+
 impl HostState {
     /// State for one call: a WASI context with no files but the policy's
-    /// own bundle (`mounts`, read-only), no network, no environment, no
-    /// arguments and an empty stdin. The call's input is empty until
-    /// [`HostState::begin_call`]. Fails only when a mount cannot be opened.
-    pub fn new(
-        limits: &Limits,
-        policy_label: std::sync::Arc<str>,
-        mounts: &[Mount],
-    ) -> wasmtime::Result<Self> {
+    /// own (`files`, read-only), no network, no environment, no arguments
+    /// and an empty stdin. The call's input is empty until
+    /// [`HostState::begin_call`].
+    pub fn new(limits: &Limits, policy_label: std::sync::Arc<str>, files: &PolicyFiles) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        Ok(HostState {
+        HostState {
             deadline: std::time::Instant::now() + limits.timeout,
-            wasi: deny_all_wasi(stderr.clone(), mounts)?,
+            wasi: deny_all_wasi(stderr.clone(), files),
             stderr,
             table: resource_table(),
             limiter: CallLimiter::new(limits),
             call: CallInputState::new(CallInput::placeholder(), policy_label),
-        })
+        }
     }
 }
 
@@ -73,23 +93,22 @@ fn resource_table() -> ResourceTable {
 }
 
 /// A WASI context that grants nothing but reading the policy's own files:
-/// `mounts` preopened read-only (see [`crate::bundle`]), no sockets (the
+/// `files` preopened read-only, no sockets (the
 /// default socket address check denies every address, and name lookup is
 /// off), no environment variables, no arguments, stdin empty, stdout and
 /// stderr captured for crash reports (the glue routes policy output to
 /// `call-input.log`). Clocks and random are real; random is seeded afresh
 /// per call.
-fn deny_all_wasi(stderr: MemoryOutputPipe, mounts: &[Mount]) -> wasmtime::Result<WasiCtx> {
+fn deny_all_wasi(stderr: MemoryOutputPipe, files: &PolicyFiles) -> WasiCtx {
     let mut builder = WasiCtx::builder();
     builder.stderr(stderr);
     builder.allow_ip_name_lookup(false);
     builder.allow_tcp(false);
     builder.allow_udp(false);
     builder.max_random_size(super::host::random::MAX_RANDOM_BYTES);
-    for mount in mounts {
-        builder.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)?;
-    }
-    Ok(builder.build())
+    let mut wasi = builder.build();
+    *wasi.filesystem() = files.0.clone();
+    wasi
 }
 
 impl HostState {
