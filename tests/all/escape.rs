@@ -22,6 +22,7 @@ use policy_host::transport::proto::python_executor_service_client::PythonExecuto
 use serde_json::json;
 use tonic::transport::Channel;
 
+use crate::escape_cases::{Case, Expect, all_cases};
 use crate::harness::{PARALLEL_BUILDS, harness, headers, params, request, response};
 use crate::server::{exchange, serve_command, wait_for_socket, wire_request};
 
@@ -33,113 +34,6 @@ fn rounds() -> usize {
 /// How much the server's resident memory may grow between the first round
 /// and the last (pool slots keep at most 16 MiB of dirty pages each).
 const MAX_RSS_GROWTH_BYTES: u64 = 96 * 1024 * 1024;
-
-/// What a case must end with.
-#[derive(Debug, Clone, PartialEq)]
-enum Expect {
-    /// An `ExecutionError` of one of these types whose message contains the text.
-    Error {
-        types: Vec<String>,
-        contains: String,
-    },
-    /// A result that sets these headers to exactly these values.
-    Ok(Vec<(String, String)>),
-    /// A result whose header differs in every round.
-    Differs(String),
-}
-
-/// One hostile policy.
-#[derive(Debug)]
-struct Case {
-    name: String,
-    source: String,
-    tries: String,
-    expects: Vec<Expect>,
-    limits: Vec<(String, String)>,
-}
-
-impl Case {
-    fn policy_name(&self) -> String {
-        format!("escape-{}", self.name.replace('_', "-"))
-    }
-}
-
-fn cases_dir() -> PathBuf {
-    crate::harness::project_root().join("tests/escape/cases")
-}
-
-fn parse_expect(text: &str) -> Expect {
-    let mut words = text.split_whitespace();
-    match words.next() {
-        Some("error") => Expect::Error {
-            types: words
-                .next()
-                .expect("error type")
-                .split('|')
-                .map(str::to_string)
-                .collect(),
-            contains: words.collect::<Vec<_>>().join(" "),
-        },
-        Some("ok") => Expect::Ok(
-            words
-                .map(|pair| {
-                    let (name, value) = pair.split_once('=').expect("header=value");
-                    (name.to_string(), value.to_string())
-                })
-                .collect(),
-        ),
-        Some("differs") => Expect::Differs(words.next().expect("header").to_string()),
-        other => panic!("unknown expectation {other:?}"),
-    }
-}
-
-fn read_case(path: &Path) -> Case {
-    let source = std::fs::read_to_string(path).unwrap();
-    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-    let header = |key: &str| -> Vec<String> {
-        source
-            .lines()
-            .take_while(|line| line.starts_with('#'))
-            .filter_map(|line| line.strip_prefix(&format!("# {key}: ")))
-            .map(str::to_string)
-            .collect()
-    };
-    let limits = header("limits")
-        .iter()
-        .flat_map(|line| {
-            line.split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').expect("limit=value");
-            (key.to_string(), value.to_string())
-        })
-        .collect();
-    let case = Case {
-        tries: header("tries").concat(),
-        expects: header("expect").iter().map(|e| parse_expect(e)).collect(),
-        limits,
-        name,
-        source,
-    };
-    assert!(
-        !case.tries.is_empty() && !case.expects.is_empty(),
-        "{}: needs `# tries:` and `# expect:` lines",
-        case.name
-    );
-    case
-}
-
-fn all_cases() -> Vec<Case> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "py"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|path| read_case(path)).collect()
-}
 
 /// Writes `case` as a policy package under `stage` and returns its directory.
 fn stage_package(stage: &Path, case: &Case) -> PathBuf {
@@ -426,38 +320,4 @@ async fn hostile_policies_are_contained_and_the_server_stays_healthy() {
         .expect("health check");
     assert!(health.into_inner().ready);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn the_readme_table_lists_every_case() {
-    let readme =
-        std::fs::read_to_string(crate::harness::project_root().join("tests/escape/README.md"))
-            .unwrap();
-    let missing: Vec<String> = all_cases()
-        .into_iter()
-        .map(|case| case.name)
-        .filter(|name| !readme.contains(&format!("`{name}`")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "not in tests/escape/README.md: {missing:?}"
-    );
-}
-
-#[test]
-fn expectations_parse() {
-    assert_eq!(
-        parse_expect("error fuel_exhausted|timeout"),
-        Expect::Error {
-            types: vec!["fuel_exhausted".into(), "timeout".into()],
-            contains: String::new()
-        }
-    );
-    assert_eq!(
-        parse_expect("ok x-a=1 x-b=[]"),
-        Expect::Ok(vec![
-            ("x-a".into(), "1".into()),
-            ("x-b".into(), "[]".into())
-        ])
-    );
 }

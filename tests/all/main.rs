@@ -9,8 +9,10 @@ mod deploy;
 mod engine_features;
 mod epoch_checks;
 mod escape;
+mod escape_cases;
 mod gateway_contract;
 mod grpc;
+mod grpc_streams;
 mod harness;
 mod hostile_inputs;
 #[cfg(feature = "patched-wasmtime")]
