@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use policy_host::contract::{Action, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
-use policy_host::transport::proto::{ExecutionRequest, HealthCheckRequest};
+
 use serde_json::json;
 
-use crate::harness::{headers, params, request, response};
+use crate::harness::{params, request, response};
 use crate::server::{Settings, TestServer, exchange, outcome_kind, wire_request};
 
 /// The action and metadata of a response that must be a result.

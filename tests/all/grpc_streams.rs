@@ -3,12 +3,15 @@
 
 use policy_host::contract::{Action, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
-use policy_host::transport::proto::{ExecutionRequest, HealthCheckRequest};
+use policy_host::transport::proto::ExecutionRequest;
 use serde_json::json;
 
 use crate::grpc::done;
 use crate::harness::{headers, params, request};
-use crate::server::{Settings, TestServer, exchange, outcome_kind, wire_request};
+use crate::server::{
+    Settings, TestServer, exchange, health, open_stream, outcome_kind, sleeping_probes,
+    wire_request,
+};
 
 fn many(prefix: &str, count: usize) -> Vec<ExecutionRequest> {
     (0..count)
@@ -143,16 +146,8 @@ async fn backpressure_caps_in_flight_calls_and_admits_in_arrival_order() {
 async fn half_close_with_calls_in_flight_answers_them_all() {
     let server = TestServer::start(Settings::default()).await;
     let mut client = server.client().await;
-    let slow = request(
-        Headers::new(),
-        None,
-        params(json!({"do": "sleep", "seconds": 0.05})),
-    );
-    let requests: Vec<_> = (0..20)
-        .map(|i| wire_request(&format!("slow-{i}"), "probe", "v1", &slow))
-        .collect();
     // The request stream ends right after the last request: a half-close.
-    let (responses, status) = exchange(&mut client, requests).await;
+    let (responses, status) = exchange(&mut client, sleeping_probes("slow", 20, 0.05)).await;
     assert!(status.is_none(), "{status:?}");
     assert_eq!(responses.len(), 20);
     assert!(responses.iter().all(|r| outcome_kind(r) == "ok"));
@@ -164,32 +159,13 @@ async fn a_client_that_disconnects_leaves_the_server_healthy() {
     let server = TestServer::start(Settings::default()).await;
     {
         let mut client = server.client().await;
-        let slow = request(
-            Headers::new(),
-            None,
-            params(json!({"do": "sleep", "seconds": 0.2})),
-        );
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
-        for i in 0..30 {
-            sender
-                .send(wire_request(&format!("gone-{i}"), "probe", "v1", &slow))
-                .await
-                .unwrap();
-        }
-        let mut stream = client
-            .execute_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-            .await
-            .unwrap()
-            .into_inner();
+        let (_sender, mut stream) =
+            open_stream(&mut client, sleeping_probes("gone", 30, 0.2)).await;
         let _first = stream.message().await.unwrap();
         // Drop the stream, the sender and the connection mid-flight.
     }
     let mut client = server.client().await;
-    let health = client
-        .health_check(HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = health(&mut client).await;
     assert!(health.ready);
     let (responses, status) = exchange(&mut client, many("after", 10)).await;
     assert!(status.is_none());
@@ -201,11 +177,7 @@ async fn a_client_that_disconnects_leaves_the_server_healthy() {
 async fn health_reports_loaded_policies_on_both_services() {
     let server = TestServer::start(Settings::default()).await;
     let mut client = server.client().await;
-    let health = client
-        .health_check(HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = health(&mut client).await;
     assert!(health.ready);
     assert_eq!(health.loaded_policies, 6);
     let channel = policy_host::transport::client::connect_channel(&server.socket)
@@ -237,11 +209,7 @@ async fn a_server_with_no_policies_is_healthy() {
     })
     .await;
     let mut client = server.client().await;
-    let health = client
-        .health_check(HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = health(&mut client).await;
     assert!(health.ready);
     assert_eq!(health.loaded_policies, 0);
     let (responses, _) = exchange(&mut client, many("none", 1)).await;

@@ -10,8 +10,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{params, request};
 use crate::server::{
-    Settings, TestServer, binary, exchange, outcome_kind, probe_policies, serve_command,
-    wait_for_socket, wire_request,
+    Settings, TestServer, binary, exchange, open_stream, outcome_kind, probe_policies,
+    serve_command, sleeping_probes, wait_for_socket, wire_request,
 };
 
 /// A frame laid out like an ExecutionRequest, except that it can put a
@@ -120,23 +120,7 @@ async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_
         .spawn()
         .unwrap();
     let mut client = wait_for_socket(&socket).await;
-    let slow = request(
-        Headers::new(),
-        None,
-        params(json!({"do": "sleep", "seconds": 0.1})),
-    );
-    let (sender, receiver) = tokio::sync::mpsc::channel(256);
-    for i in 0..40 {
-        sender
-            .send(wire_request(&format!("load-{i}"), "probe", "v1", &slow))
-            .await
-            .unwrap();
-    }
-    let mut stream = client
-        .execute_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .unwrap()
-        .into_inner();
+    let (sender, mut stream) = open_stream(&mut client, sleeping_probes("load", 40, 0.1)).await;
     let first = stream.message().await.unwrap().unwrap();
     assert_eq!(outcome_kind(&first), "ok");
     // SAFETY: plain kill(2) on our own child's pid.

@@ -163,6 +163,51 @@ pub async fn exchange(
     }
 }
 
+/// `count` calls of the probe policy that each sleep `seconds`, with ids
+/// `prefix-0`, `prefix-1`, …
+pub fn sleeping_probes(prefix: &str, count: usize, seconds: f64) -> Vec<ExecutionRequest> {
+    let input = crate::harness::request(
+        policy_host::contract::Headers::new(),
+        None,
+        crate::harness::params(serde_json::json!({"do": "sleep", "seconds": seconds})),
+    );
+    (0..count)
+        .map(|i| wire_request(&format!("{prefix}-{i}"), "probe", "v1", &input))
+        .collect()
+}
+
+/// Sends `requests` on a new stream that stays open while the returned
+/// sender lives (dropping it half-closes), and returns the responses' stream.
+pub async fn open_stream(
+    client: &mut PythonExecutorServiceClient<Channel>,
+    requests: Vec<ExecutionRequest>,
+) -> (
+    tokio::sync::mpsc::Sender<ExecutionRequest>,
+    tonic::Streaming<ExecutionResponse>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(requests.len().max(1));
+    for request in requests {
+        sender.send(request).await.expect("stream open");
+    }
+    let stream = client
+        .execute_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream opened")
+        .into_inner();
+    (sender, stream)
+}
+
+/// The server's answer to the contract's `HealthCheck`.
+pub async fn health(
+    client: &mut PythonExecutorServiceClient<Channel>,
+) -> policy_host::transport::proto::HealthCheckResponse {
+    client
+        .health_check(policy_host::transport::proto::HealthCheckRequest {})
+        .await
+        .expect("health check")
+        .into_inner()
+}
+
 /// The headers a response's request-phase action sets (panics on any
 /// other outcome).
 pub fn set_headers(response: &ExecutionResponse) -> std::collections::HashMap<String, String> {
