@@ -24,7 +24,7 @@ use tonic::transport::Channel;
 
 use crate::escape_cases::{Case, Expect, all_cases};
 use crate::harness::{PARALLEL_BUILDS, harness, headers, params, request, response};
-use crate::server::{exchange, serve_command, wait_for_socket, wire_request};
+use crate::server::{exchange, health, serve_command, wait_for_socket, wire_request};
 
 /// Rounds of every case (`make soak` raises it); resident memory is
 /// compared between the first and the last.
@@ -314,10 +314,6 @@ async fn hostile_policies_are_contained_and_the_server_stays_healthy() {
         server.child.try_wait().unwrap().is_none(),
         "the server exited"
     );
-    let health = client
-        .health_check(policy_host::transport::proto::HealthCheckRequest {})
-        .await
-        .expect("health check");
-    assert!(health.into_inner().ready);
+    assert!(health(&mut client).await.ready);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

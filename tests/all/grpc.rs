@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use policy_host::contract::{Action, Headers};
 use policy_host::transport::client::{WireOutcome, decode_response};
-
 use serde_json::json;
 
 use crate::harness::{params, request, response};

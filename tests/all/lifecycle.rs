@@ -10,7 +10,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{params, request};
 use crate::server::{
-    Settings, TestServer, binary, exchange, open_stream, outcome_kind, probe_policies,
+    Settings, TestServer, binary, exchange, health, open_stream, outcome_kind, probe_policies,
     serve_command, sleeping_probes, wait_for_socket, wire_request,
 };
 
@@ -97,14 +97,7 @@ async fn an_undecodable_frame_ends_the_stream_with_invalid_argument_after_answer
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     // The server is still fine.
     let mut client = server.client().await;
-    assert!(
-        client
-            .health_check(proto::HealthCheckRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .ready
-    );
+    assert!(health(&mut client).await.ready);
     server.stop().await;
 }
 
@@ -251,11 +244,7 @@ async fn broken_components_are_skipped_with_one_cause_and_the_rest_serve() {
         .spawn()
         .unwrap();
     let mut client = wait_for_socket(&socket).await;
-    let health = client
-        .health_check(proto::HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = health(&mut client).await;
     assert!(health.ready);
     assert_eq!(health.loaded_policies, 1, "only the probe loads");
     let echo = request(Headers::new(), None, params(json!({"do": "echo"})));

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::harness::{harness, params, request};
 use crate::served::{Served, install};
-use crate::server::{exchange, outcome_kind, set_headers, wire_request};
+use crate::server::{exchange, health, outcome_kind, set_headers, wire_request};
 
 /// The `reloaded` policy, generation 1 or 2: it answers with its
 /// generation as `x-generation`. Built once (and cached across runs).
@@ -214,12 +214,7 @@ async fn a_removed_component_stops_taking_calls() {
         served.call("after", "probe", &echo).await.0,
         "policy_not_found"
     );
-    let health = served
-        .client
-        .health_check(policy_host::transport::proto::HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = health(&mut served.client).await;
     assert_eq!(
         health.loaded_policies, 1,
         "only the reloaded policy is left"

@@ -256,11 +256,7 @@ async fn call_every_tenant(
             "call {n} saw only its own request"
         );
     }
-    let health = client
-        .health_check(policy_host::transport::proto::HealthCheckRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = crate::server::health(client).await;
     assert!(health.ready);
     assert_eq!(
         health.loaded_policies, TENANTS as i32,

@@ -8,14 +8,16 @@ use std::time::Duration;
 use bytes::BufMut;
 use policy_host::contract::Headers;
 use policy_host::transport::client::connect_channel;
-use policy_host::transport::proto::{self, HealthCheckRequest};
+use policy_host::transport::proto;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::harness::{params, request};
-use crate::server::{Settings, TestServer, exchange, outcome_kind, soak_rounds, wire_request};
+use crate::server::{
+    Settings, TestServer, exchange, health, outcome_kind, soak_rounds, wire_request,
+};
 
 /// A step that must finish; a hang fails the test instead of stalling it.
 const STEP_LIMIT: Duration = Duration::from_secs(120);
@@ -147,8 +149,7 @@ async fn open_and_drop_streams(server: &TestServer, count: usize) {
 
 async fn assert_healthy(server: &TestServer) {
     let mut client = server.client().await;
-    let health = client.health_check(HealthCheckRequest {}).await.unwrap();
-    assert!(health.into_inner().ready);
+    assert!(health(&mut client).await.ready);
     let echo = request(Headers::new(), None, params(json!({"do": "echo"})));
     let requests = (0..4)
         .map(|i| wire_request(&format!("normal-{i}"), "probe", "v1", &echo))
