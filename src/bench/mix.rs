@@ -15,6 +15,36 @@ pub const TEMPLATE: &str = "add-python-header";
 /// The version every mixed policy has.
 pub const VERSION: &str = "v1.0.0";
 
+/// Where `bench load --mix` keeps its generated sources and components,
+/// under the artifact cache's directory (outside the cache's size limit).
+pub fn work_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("bench-mix")
+}
+
+/// Files under `dir` and the disk they take, each hard-linked file counted
+/// once (the served copies are links to the built ones); `None` when `dir`
+/// does not exist.
+pub fn disk_usage(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let (mut files, mut bytes) = (0, 0);
+    let mut pending = vec![std::fs::read_dir(dir).ok()?];
+    while let Some(entries) = pending.pop() {
+        for entry in entries.flatten() {
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.is_dir() {
+                pending.extend(std::fs::read_dir(entry.path()).ok());
+            } else if seen.insert((metadata.dev(), metadata.ino())) {
+                files += 1;
+                bytes += metadata.blocks() * 512;
+            }
+        }
+    }
+    Some((files, bytes))
+}
+
 /// The name of mixed policy `index`.
 pub fn policy_name(index: usize) -> String {
     format!("mix-{index:04}")

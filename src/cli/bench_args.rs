@@ -121,10 +121,12 @@ pub struct BenchLoadArgs {
     pub server_pid: Option<u32>,
 
     /// Many tenants: generate N distinct copies of the header policy, build
-    /// them once (cached), start a server of our own on them and the
-    /// samples, and compare calls spread evenly over the N with the header
-    /// policy alone on the same server (the server's CPU time and page
-    /// faults per call are read from /proc). `--socket` is not used.
+    /// them once (kept in the cache directory's `bench-mix/`, ~24 MB each
+    /// and outside the cache's size limit: `cache info` shows them), start
+    /// a server of our own on them and the samples, and compare calls
+    /// spread evenly over the N with the header policy alone on the same
+    /// server (the server's CPU time and page faults per call are read from
+    /// /proc). `--socket` is not used.
     #[arg(long, value_name = "N")]
     pub mix: Option<usize>,
 

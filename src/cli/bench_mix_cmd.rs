@@ -18,7 +18,7 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
     if count == 0 {
         anyhow::bail!("--mix needs at least one policy");
     }
-    let work = cache_dir.join("bench-mix");
+    let work = mix::work_dir(cache_dir);
     let built = work.join("built");
     let serve = work.join(format!("serve-{count}"));
     std::fs::create_dir_all(&built)?;
@@ -60,6 +60,14 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
         "first call of a policy (loads it): {:.1} ms mean, {:.1} ms max; its second call: {:.1} ms",
         first.cold_ms, first.cold_max_ms, first.warm_ms
     );
+    if let Some((_, bytes)) = mix::disk_usage(&work) {
+        println!(
+            "the generated policies stay in {} for the next run: {:.0} MB, outside the cache's \
+             limit (delete the directory to free it)",
+            work.display(),
+            bytes as f64 / 1e6
+        );
+    }
     Ok(Exit::Success)
 }
 

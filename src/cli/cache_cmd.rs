@@ -33,6 +33,16 @@ pub fn info(cache_dir: &Path) -> anyhow::Result<Exit> {
         total += usage.bytes;
     }
     println!("total: {}", mib(total));
+    let bench = crate::bench::mix::work_dir(cache.path());
+    if let Some((files, bytes)) = crate::bench::mix::disk_usage(&bench) {
+        println!(
+            "not counted against the limit: {} ({} file(s), {}), what `bench load --mix` \
+             generated; delete it to free the space",
+            bench.display(),
+            files,
+            mib(bytes)
+        );
+    }
     Ok(Exit::Success)
 }
 

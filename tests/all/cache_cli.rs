@@ -42,3 +42,27 @@ fn info_reports_and_prune_removes_the_least_recently_used_first() {
     let info = policy_host(cache.path(), &["cache", "info"]);
     assert!(info.contains("components: 0 file(s)"), "{info}");
 }
+
+#[test]
+fn info_names_the_mix_benchmarks_files_once_per_hard_link() {
+    let cache = tempfile::tempdir().unwrap();
+    let info = policy_host(cache.path(), &["cache", "info"]);
+    assert!(!info.contains("not counted"), "{info}");
+
+    let built = cache.path().join("bench-mix/built");
+    let served = cache.path().join("bench-mix/serve-1");
+    std::fs::create_dir_all(&built).unwrap();
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(built.join("mix-0000-v1.0.0.wasm"), vec![1; 2 << 20]).unwrap();
+    std::fs::hard_link(
+        built.join("mix-0000-v1.0.0.wasm"),
+        served.join("mix-0000-v1.0.0.wasm"),
+    )
+    .unwrap();
+    std::fs::write(served.join("sample.wasm"), vec![1; 1 << 20]).unwrap();
+
+    let info = policy_host(cache.path(), &["cache", "info"]);
+    assert!(info.contains("not counted against the limit"), "{info}");
+    assert!(info.contains("(2 file(s), 3.0 MiB)"), "{info}");
+    assert!(info.contains("total: 0.0 MiB"), "{info}");
+}
