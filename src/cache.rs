@@ -10,15 +10,19 @@
 //! Compiled code is loaded as trusted machine code: the cache directory must
 //! be writable only by the user running policy-host.
 //!
-//! The cache is bounded: each write that takes it over its size limit
-//! removes the least recently used artifacts (by modification time, which
-//! every read refreshes) until it fits again. Rebuilt policies, new glue and
-//! new engine versions otherwise leave old artifacts behind forever, at tens
-//! of megabytes each.
+//! The cache is bounded: a write that takes it over its size limit removes
+//! the least recently used artifacts (by modification time, which every
+//! read refreshes) until it fits again. Rebuilt policies, new glue and new
+//! engine versions otherwise leave old artifacts behind forever, at tens of
+//! megabytes each. Counting the cache means reading every file's metadata
+//! (~10 ms for a few thousand files), so a process counts it at most every
+//! [`COUNT_VALID`] while its own writes keep it under nine tenths of the
+//! limit; what other processes write shows at the next count.
 
-use std::io::{self, ErrorKind, Read, Seek, Write};
+use std::io::{self, ErrorKind, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, MetadataExt};
@@ -72,6 +76,9 @@ pub const MAX_MIB_VARIABLE: &str = "POLICY_HOST_CACHE_MAX_MIB";
 /// A temporary file older than this is left over from a crashed write.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
+/// How long a count of the cache's size stands in for counting again.
+pub const COUNT_VALID: Duration = Duration::from_secs(30);
+
 /// What a write's temporary file name carries after the artifact's name.
 const TEMPORARY_MARK: &str = ".tmp-";
 
@@ -80,6 +87,9 @@ pub struct ArtifactCache {
     root: Dir,
     path: PathBuf,
     max_bytes: u64,
+    /// The size at the last count plus what this process wrote since, and
+    /// when that count was taken.
+    counted: Mutex<Option<(u64, Instant)>>,
 }
 
 /// A count of files and their total size on disk (a sparse file counts
@@ -134,12 +144,14 @@ impl ArtifactCache {
             root,
             path: path.to_path_buf(),
             max_bytes: max_mib(std::env::var(MAX_MIB_VARIABLE))?.saturating_mul(1 << 20),
+            counted: Mutex::new(None),
         })
     }
 
     /// The same cache with its size limit set to `max_bytes`.
     pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes;
+        self.counted = Mutex::new(None);
         self
     }
 
@@ -231,6 +243,9 @@ impl ArtifactCache {
         file.sync_all()?;
         drop(file);
         self.root.rename(&temporary, &self.root, &name)?;
+        if self.still_fits(bytes.len() as u64) {
+            return Ok(());
+        }
         match self.evict_beyond_limit(&name) {
             Ok(evicted) if evicted.files > 0 => tracing::info!(
                 cache = %self.path.display(),
@@ -246,6 +261,25 @@ impl ArtifactCache {
             ),
         }
         Ok(())
+    }
+
+    /// Whether the last count, recent enough and with `written` more bytes
+    /// added, stays under nine tenths of the limit (and adds them if so).
+    fn still_fits(&self, written: u64) -> bool {
+        let mut counted = self
+            .counted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match counted.as_mut() {
+            Some((bytes, at))
+                if at.elapsed() < COUNT_VALID
+                    && bytes.saturating_add(written) <= self.max_bytes - self.max_bytes / 10 =>
+            {
+                *bytes += written;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes temporaries left by crashed writes, then the least recently
@@ -277,6 +311,11 @@ impl ArtifactCache {
             total -= entry.bytes;
             self.evict(&entry, &mut evicted);
         }
+        let mut counted = self
+            .counted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        *counted = Some((total, Instant::now()));
         Ok(evicted)
     }
 
@@ -325,25 +364,6 @@ impl Entry {
     }
 }
 
-/// Writes `bytes` to the new, empty `file`, seeking over whole pages of
-/// zeros so that the file system leaves holes there.
-fn write_sparse(file: &mut cap_std::fs::File, bytes: &[u8]) -> io::Result<()> {
-    const PAGE: usize = 4096;
-    let mut written = 0;
-    for (index, page) in bytes.chunks(PAGE).enumerate() {
-        let at = index * PAGE;
-        if page.len() == PAGE && page.iter().all(|&b| b == 0) {
-            continue;
-        }
-        if written != at {
-            file.seek(io::SeekFrom::Start(at as u64))?;
-        }
-        file.write_all(page)?;
-        written = at + page.len();
-    }
-    file.set_len(bytes.len() as u64)
-}
-
 /// Refreshes `file`'s modification time, the recency eviction goes by.
 /// Best effort: an artifact that cannot be touched is only evicted sooner.
 fn mark_used(file: cap_std::fs::File) {
@@ -367,6 +387,10 @@ fn max_mib(value: Result<String, std::env::VarError>) -> io::Result<u64> {
         )),
     }
 }
+
+mod sparse;
+
+use sparse::write_sparse;
 
 #[cfg(test)]
 mod tests;

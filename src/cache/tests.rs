@@ -158,3 +158,38 @@ fn pages_of_zeros_are_stored_as_holes_and_read_back() {
             .is_none()
     );
 }
+
+#[test]
+fn writes_count_the_cache_again_only_near_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::open(dir.path()).unwrap().with_max_bytes(100);
+    cache
+        .put(ArtifactKind::Component, "first", &[1; 10])
+        .unwrap();
+    used_ago(
+        dir.path(),
+        "components/first.wasm",
+        Duration::from_secs(300),
+    );
+    // Another process's write, unseen until the next count.
+    std::fs::write(dir.path().join("components/other.wasm"), [2; 75]).unwrap();
+    used_ago(
+        dir.path(),
+        "components/other.wasm",
+        Duration::from_secs(200),
+    );
+    // 10 + 20 written by this process: under nine tenths, no count (a
+    // count would find 105 bytes and remove `first`).
+    cache
+        .put(ArtifactKind::Component, "second", &[3; 20])
+        .unwrap();
+    assert!(dir.path().join("components/first.wasm").exists());
+    // 10 + 20 + 70 would pass nine tenths: the count finds 175 bytes and
+    // removes the least recently used until 100 fit.
+    cache
+        .put(ArtifactKind::Component, "third", &[4; 70])
+        .unwrap();
+    assert!(!dir.path().join("components/first.wasm").exists());
+    assert!(!dir.path().join("components/other.wasm").exists());
+    assert!(present(&cache, "second") && present(&cache, "third"));
+}
