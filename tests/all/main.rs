@@ -38,6 +38,8 @@ mod sdk_package;
 mod served;
 mod server;
 mod shared_runtime;
+#[cfg(feature = "patched-wasmtime")]
+mod slot_affinity;
 mod startup_funcrefs;
 mod stream_abuse;
 mod swapped_pages;
