@@ -28,13 +28,12 @@ fn probe(what: &str) -> policy_host::contract::CallInput {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_resolve_exactly_then_to_the_highest_of_the_major() {
     let server = TestServer::start(Settings {
-        policies: vec![],
         aliases: vec![
             ("add-python-header", "tenant", "v1.0.0"),
             ("request-only", "tenant", "v1.2.0"),
             ("probe", "tenant", "v2.0.0"),
         ],
-        ..Settings::default()
+        ..Settings::no_policies()
     })
     .await;
     let mut client = server.client().await;

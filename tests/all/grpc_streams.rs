@@ -203,11 +203,7 @@ async fn health_reports_loaded_policies_on_both_services() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_with_no_policies_is_healthy() {
-    let server = TestServer::start(Settings {
-        policies: vec![],
-        ..Settings::default()
-    })
-    .await;
+    let server = TestServer::start(Settings::no_policies()).await;
     let mut client = server.client().await;
     let health = health(&mut client).await;
     assert!(health.ready);

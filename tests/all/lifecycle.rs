@@ -147,11 +147,7 @@ async fn sigterm_during_load_answers_in_flight_calls_exits_zero_and_removes_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_servers_socket_is_never_taken_and_a_stale_one_is_replaced() {
-    let server = TestServer::start(Settings {
-        policies: vec![],
-        ..Settings::default()
-    })
-    .await;
+    let server = TestServer::start(Settings::no_policies()).await;
     let error = policy_host::transport::bind_unix_socket(&server.socket).unwrap_err();
     assert!(
         error

@@ -55,6 +55,16 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The defaults, with no policy loaded.
+    pub fn no_policies() -> Self {
+        Settings {
+            policies: vec![],
+            ..Settings::default()
+        }
+    }
+}
+
 /// A running in-process server.
 pub struct TestServer {
     /// The socket it listens on.
