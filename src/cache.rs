@@ -266,11 +266,7 @@ impl ArtifactCache {
     /// Whether the last count, recent enough and with `written` more bytes
     /// added, stays under nine tenths of the limit (and adds them if so).
     fn still_fits(&self, written: u64) -> bool {
-        let mut counted = self
-            .counted
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        match counted.as_mut() {
+        match self.counted().as_mut() {
             Some((bytes, at))
                 if at.elapsed() < COUNT_VALID
                     && bytes.saturating_add(written) <= self.max_bytes - self.max_bytes / 10 =>
@@ -311,12 +307,16 @@ impl ArtifactCache {
             total -= entry.bytes;
             self.evict(&entry, &mut evicted);
         }
-        let mut counted = self
-            .counted
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        *counted = Some((total, Instant::now()));
+        *self.counted() = Some((total, Instant::now()));
         Ok(evicted)
+    }
+
+    /// The last count, locked (a panic while it was held left a number,
+    /// which is still a usable estimate).
+    fn counted(&self) -> std::sync::MutexGuard<'_, Option<(u64, Instant)>> {
+        self.counted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Removes an artifact, if present.
