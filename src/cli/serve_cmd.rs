@@ -31,13 +31,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
     );
     let warm_slots = warm_memory_slots(&args);
     let engine = engine(workers, warm_slots)?;
-    let (registry, skipped) = if args.policies.exists() {
-        let scanned = scan_directory(&engine, &cache, &args.policies, &directory)?;
-        (scanned.registry, scanned.skipped.len())
-    } else {
-        tracing::warn!(dir = %args.policies.display(), "policy directory does not exist: serving no policies");
-        (PolicyRegistry::with_max_resident(directory.max_resident), 0)
-    };
+    let (registry, skipped) = scan_policies(&args.policies, &engine, &cache, &directory)?;
     let policies = registry.len();
     let shared_runs = shared_runs(&engine, policies);
     let (dispatcher, max_queued) = dispatcher(&args, engine.clone(), registry, metrics);
@@ -49,14 +43,7 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
         directory,
     ));
     let config = server_config(&args);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(workers + 4)
-        .thread_name("policy-host-io")
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    io_runtime(workers)?.block_on(async move {
         let listener = bind_unix_socket(&config.socket)?;
         let metrics_task = serve_triggers::metrics(&dispatcher, ops.metrics_listen).await?;
         tracing::info!(
@@ -80,6 +67,35 @@ pub fn run(args: ServeArgs, cache_dir: &Path) -> anyhow::Result<Exit> {
         anyhow::Ok(())
     })?;
     Ok(Exit::Success)
+}
+
+/// The policies of `dir` and how many of its entries were skipped; none,
+/// with a warning, when the directory does not exist (policies added to it
+/// later are loaded on reload).
+fn scan_policies(
+    dir: &Path,
+    engine: &Arc<SandboxEngine>,
+    cache: &Arc<ArtifactCache>,
+    directory: &DirectoryOptions,
+) -> anyhow::Result<(PolicyRegistry, usize)> {
+    if !dir.exists() {
+        tracing::warn!(dir = %dir.display(), "policy directory does not exist: serving no policies");
+        return Ok((PolicyRegistry::with_max_resident(directory.max_resident), 0));
+    }
+    let scanned = scan_directory(engine, cache, dir, directory)?;
+    Ok((scanned.registry, scanned.skipped.len()))
+}
+
+/// The async runtime of the gRPC and metrics servers: two I/O threads, and
+/// blocking threads for the sandbox workers and a few more.
+fn io_runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(workers + 4)
+        .thread_name("policy-host-io")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Runs of snapshot pages a policy may share with another's (none on a

@@ -142,9 +142,16 @@ async fn a_raised_exception_is_one_line_on_the_wire_and_a_traceback_in_the_log()
         .read_to_string(&mut log)
         .unwrap();
     tokio::task::block_in_place(|| child.wait()).unwrap();
+    check_raised_log_line(&log, "trace-me-7");
+}
+
+/// The server's log has one line for the call `request_id`, uncoloured,
+/// tagged with the policy and the failure's kind, and holding the whole
+/// traceback.
+fn check_raised_log_line(log: &str, request_id: &str) {
     let line = log
         .lines()
-        .find(|line| line.contains("trace-me-7"))
+        .find(|line| line.contains(request_id))
         .unwrap_or_else(|| panic!("no log line for the call:\n{log}"));
     assert!(
         !line.contains('\x1b'),

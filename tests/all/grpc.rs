@@ -27,72 +27,73 @@ pub(crate) fn done(
 async fn every_sample_policy_answers_both_phases() {
     let server = TestServer::start(Settings::default()).await;
     let mut client = server.client().await;
+    let (responses, status) = exchange(&mut client, sample_requests()).await;
+    assert!(status.is_none(), "{status:?}");
+    let by_id: Answers = responses
+        .into_iter()
+        .map(|r| (r.request_id.clone(), r))
+        .collect();
+    assert_eq!(by_id.len(), 8);
+    check_header_samples(&by_id);
+    check_body_samples(&by_id);
+    server.stop().await;
+}
+
+/// Responses by request id.
+type Answers = HashMap<String, policy_host::transport::proto::ExecutionResponse>;
+
+/// One request per sample policy and phase; the id names both.
+fn sample_requests() -> Vec<policy_host::transport::proto::ExecutionRequest> {
     let schema = json!({"schema": {"type": "object", "required": ["a"]}});
-    let requests = vec![
-        wire_request(
-            "h-req",
-            "add-python-header",
-            "v1.0.0",
-            &request(Headers::new(), None, params(json!({}))),
-        ),
-        wire_request(
+    let no_body = || request(Headers::new(), None, params(json!({})));
+    let inputs = [
+        ("h-req", "add-python-header", no_body()),
+        (
             "h-resp",
             "add-python-header",
-            "v1.0.0",
-            &response(None, params(json!({}))),
+            response(None, params(json!({}))),
         ),
-        wire_request(
-            "rh-req",
-            "add-python-response-header",
-            "v1.0.0",
-            &request(Headers::new(), None, params(json!({}))),
-        ),
-        wire_request(
+        ("rh-req", "add-python-response-header", no_body()),
+        (
             "rh-resp",
             "add-python-response-header",
-            "v1.0.0",
-            &response(None, params(json!({}))),
+            response(None, params(json!({}))),
         ),
-        wire_request(
+        (
             "v-req",
             "python-body-validator",
-            "v1.0.0",
-            &request(Headers::new(), Some(b"{}"), params(schema.clone())),
+            request(Headers::new(), Some(b"{}"), params(schema.clone())),
         ),
-        wire_request(
+        (
             "v-resp",
             "python-body-validator",
-            "v1.0.0",
-            &response(Some(b"{}"), params(schema)),
+            response(Some(b"{}"), params(schema)),
         ),
-        wire_request(
+        (
             "t-req",
             "python-json-body-transform",
-            "v1.0.0",
-            &request(
+            request(
                 Headers::new(),
                 Some(b"{\"a\":1}"),
                 params(json!({"injectFields": {"b": 2}})),
             ),
         ),
-        wire_request(
+        (
             "t-resp",
             "python-json-body-transform",
-            "v1.0.0",
-            &response(
+            response(
                 Some(b"{\"pw\":\"x\"}"),
                 params(json!({"maskFields": ["pw"]})),
             ),
         ),
     ];
-    let (responses, status) = exchange(&mut client, requests).await;
-    assert!(status.is_none(), "{status:?}");
-    let by_id: HashMap<String, _> = responses
-        .into_iter()
-        .map(|r| (r.request_id.clone(), r))
-        .collect();
-    assert_eq!(by_id.len(), 8);
+    (inputs.iter())
+        .map(|(id, policy, input)| wire_request(id, policy, "v1.0.0", input))
+        .collect()
+}
 
+/// The two header samples: each sets its header in its own phase only.
+fn check_header_samples(by_id: &Answers) {
     let (action, _) = done(by_id["h-req"].clone());
     let Some(Action::ContinueRequest(changes)) = action else {
         panic!("{action:?}")
@@ -112,6 +113,10 @@ async fn every_sample_policy_answers_both_phases() {
         changes.headers.set_headers["X-Python-Response-Policy"],
         "hello-from-python-response"
     );
+}
+
+/// The two body samples: the validator rejects, the transform rewrites.
+fn check_body_samples(by_id: &Answers) {
     let (action, _) = done(by_id["v-req"].clone());
     let Some(Action::ImmediateResponse(rejection)) = action else {
         panic!("{action:?}")
@@ -129,7 +134,6 @@ async fn every_sample_policy_answers_both_phases() {
         panic!("{action:?}")
     };
     assert_eq!(changes.body.as_deref(), Some(&b"{\"pw\":\"****\"}"[..]));
-    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,19 +159,16 @@ fn probe(what: &str) -> policy_host::contract::CallInput {
     request(Headers::new(), None, params(json!({"do": what})))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_error_path_is_an_execution_error_and_the_stream_survives() {
-    let mut settings = Settings::default();
-    settings.caps.max_body_bytes = 1024;
-    let server = TestServer::start(settings).await;
-    let mut client = server.client().await;
+/// One request for every way a call can fail (and one that succeeds),
+/// each named by its id.
+fn failing_requests() -> Vec<policy_host::transport::proto::ExecutionRequest> {
     let mut mismatch = wire_request("mismatch", "probe", "v1", &probe("echo"));
     mismatch.phase = "on_response".into();
     let mut unknown_phase = wire_request("phase", "probe", "v1", &probe("echo"));
     unknown_phase.phase = "on_body".into();
     let mut no_context = wire_request("no-context", "probe", "v1", &probe("echo"));
     no_context.context = None;
-    let requests = vec![
+    vec![
         wire_request("unknown", "no-such-policy", "v1.0.0", &probe("echo")),
         unknown_phase,
         wire_request(
@@ -212,7 +213,16 @@ async fn every_error_path_is_an_execution_error_and_the_stream_survives() {
         ),
         wire_request("fuel", "probe", "v1", &probe("loop")),
         wire_request("fine", "probe", "v1", &probe("echo")),
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_path_is_an_execution_error_and_the_stream_survives() {
+    let mut settings = Settings::default();
+    settings.caps.max_body_bytes = 1024;
+    let server = TestServer::start(settings).await;
+    let mut client = server.client().await;
+    let requests = failing_requests();
     let (responses, status) = exchange(&mut client, requests).await;
     assert!(status.is_none(), "{status:?}");
     let kinds: HashMap<String, String> = responses
