@@ -30,6 +30,18 @@ pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
     }
 }
 
+/// The median of `values` (sorted in place): the middle one, or the mean
+/// of the two middle ones; `None` when there are none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
 /// CPU time and page faults, from getrusage.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
@@ -138,5 +150,13 @@ mod tests {
         assert_eq!(p.p50, 51.0);
         assert_eq!(p.p99, 99.0);
         assert_eq!(percentiles(&mut []), Percentiles::default());
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_two() {
+        assert_eq!(median(&mut [0.9, 0.5, 0.7]), Some(0.7));
+        assert_eq!(median(&mut [0.8, 0.6, 0.9, 0.5]), Some(0.7));
+        assert_eq!(median(&mut [0.4]), Some(0.4));
+        assert_eq!(median(&mut []), None);
     }
 }

@@ -130,6 +130,13 @@ pub struct BenchLoadArgs {
     #[arg(long, value_name = "N")]
     pub mix: Option<usize>,
 
+    /// With `--mix`: measure the levels this many times in turn on the
+    /// same server, then print each round's mixed-over-alone ratio and
+    /// their median. One round's ratio moves by ±0.1 with this kind of
+    /// VM's drift; the median of several is the figure to compare.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+
     /// With `--mix`: the built sample components served beside the copies.
     #[arg(long, value_name = "DIR", default_value = "build/policies")]
     pub policies: PathBuf,

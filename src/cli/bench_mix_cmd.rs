@@ -7,7 +7,7 @@ use super::args::BenchLoadArgs;
 use super::exit::Exit;
 use crate::bench::load::{self, LoadResult};
 use crate::bench::mix::{self, Server};
-use crate::bench::stats::{Resident, resident_of};
+use crate::bench::stats::{Resident, median, resident_of};
 use crate::bench::workloads::{self, Workload};
 use crate::transport::proto::ExecutionRequest;
 
@@ -46,6 +46,9 @@ pub fn run(args: BenchLoadArgs, count: usize, cache_dir: &Path) -> anyhow::Resul
     let rows = measure(&args, &mixed, &server, &runtime)?;
     let after = resident_of(server.pid());
     println!("{}", table(&rows));
+    if args.rounds > 1 {
+        println!("{}", round_ratios(&rows));
+    }
     println!(
         "{} policies served ({count} mixed + the samples); ready after {} ms",
         count + workloads::samples().len(),
@@ -84,51 +87,102 @@ fn mib(resident: Resident) -> String {
 struct Row {
     traffic: String,
     policies: usize,
+    round: u32,
     result: LoadResult,
     single: f64,
 }
 
+/// The three levels at each `--concurrency`, `--rounds` times over.
 fn measure(
     args: &BenchLoadArgs,
     mixed: &[ExecutionRequest],
     server: &Server,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for round in 1..=args.rounds {
+        for &concurrency in &args.concurrency {
+            rows.extend(measure_levels(
+                args,
+                mixed,
+                server,
+                runtime,
+                round,
+                concurrency,
+            )?);
+        }
+    }
+    Ok(rows)
+}
+
+/// The header policy alone, the four samples interleaved and the mixed
+/// policies, one after the other, at `concurrency` calls in flight.
+fn measure_levels(
+    args: &BenchLoadArgs,
+    mixed: &[ExecutionRequest],
+    server: &Server,
+    runtime: &tokio::runtime::Runtime,
+    round: u32,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Row>> {
     let samples = workloads::samples();
     let header = &samples[0];
     let single = [load::request(header)];
     let interleaved: Vec<ExecutionRequest> = samples.iter().map(load::request).collect();
-    let mut rows = Vec::new();
-    for &concurrency in &args.concurrency {
-        let mut single_rate = 0.0;
-        for (traffic, targets) in [
-            ("header policy alone", &single[..]),
-            ("the 4 samples interleaved", &interleaved[..]),
-            ("mixed tenants", mixed),
-        ] {
-            eprintln!("load: {traffic}, {concurrency} in flight …");
-            let level = load::Level {
-                targets,
-                concurrency,
-                duration: Duration::from_secs(args.seconds),
-                hostile_percent: 0,
-                server_pid: Some(server.pid()),
-            };
-            let result = runtime
-                .block_on(load::run_level(&server.socket, header, &level))
-                .map_err(|e| anyhow::anyhow!("{traffic}: {e}"))?;
-            if single_rate == 0.0 {
-                single_rate = result.calls_per_second;
-            }
-            rows.push(Row {
-                traffic: traffic.to_string(),
-                policies: targets.len(),
-                result,
-                single: single_rate,
-            });
-        }
+    let mut rows: Vec<Row> = Vec::new();
+    for (traffic, targets) in [
+        ("header policy alone", &single[..]),
+        ("the 4 samples interleaved", &interleaved[..]),
+        ("mixed tenants", mixed),
+    ] {
+        let of_rounds = if args.rounds > 1 {
+            format!(", round {round} of {}", args.rounds)
+        } else {
+            String::new()
+        };
+        eprintln!("load: {traffic}, {concurrency} in flight{of_rounds} …");
+        let level = load::Level {
+            targets,
+            concurrency,
+            duration: Duration::from_secs(args.seconds),
+            hostile_percent: 0,
+            server_pid: Some(server.pid()),
+        };
+        let result = runtime
+            .block_on(load::run_level(&server.socket, header, &level))
+            .map_err(|e| anyhow::anyhow!("{traffic}: {e}"))?;
+        let single = rows.first().map_or(result.calls_per_second, |r| r.single);
+        rows.push(Row {
+            traffic: traffic.to_string(),
+            policies: targets.len(),
+            round,
+            result,
+            single,
+        });
     }
     Ok(rows)
+}
+
+/// Each round's mixed-over-alone calls/s at each concurrency, and their
+/// median.
+fn round_ratios(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut levels: Vec<usize> = rows.iter().map(|r| r.result.concurrency).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    for concurrency in levels {
+        let mut ratios: Vec<f64> = (rows.iter())
+            .filter(|r| r.result.concurrency == concurrency && r.traffic == "mixed tenants")
+            .map(|r| r.result.calls_per_second / r.single.max(f64::MIN_POSITIVE))
+            .collect();
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let median = median(&mut ratios).unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "mixed over alone at {concurrency} in flight, round by round: {}; median {median:.2}\n",
+            listed.join(", ")
+        ));
+    }
+    out
 }
 
 /// The header workload addressed to mixed policy `index`.
@@ -149,8 +203,13 @@ fn table(rows: &[Row]) -> String {
             .server
             .map_or((f64::NAN, f64::NAN), |s| (s.cpu_us, s.faults));
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} | {:.1} | {} |\n",
+            "| {}{} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} | {:.1} | {} |\n",
             row.traffic,
+            if row.round > 1 || rows.iter().any(|r| r.round > 1) {
+                format!(" (round {})", row.round)
+            } else {
+                String::new()
+            },
             row.policies,
             r.concurrency,
             r.calls_per_second,
