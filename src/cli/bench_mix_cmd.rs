@@ -83,6 +83,9 @@ fn mib(resident: Resident) -> String {
     )
 }
 
+/// The mixed level's name in the table.
+const MIXED: &str = "mixed tenants";
+
 /// One measured row: what was sent and the result.
 struct Row {
     traffic: String,
@@ -133,7 +136,7 @@ fn measure_levels(
     for (traffic, targets) in [
         ("header policy alone", &single[..]),
         ("the 4 samples interleaved", &interleaved[..]),
-        ("mixed tenants", mixed),
+        (MIXED, mixed),
     ] {
         let of_rounds = if args.rounds > 1 {
             format!(", round {round} of {}", args.rounds)
@@ -172,7 +175,7 @@ fn round_ratios(rows: &[Row]) -> String {
     levels.dedup();
     for concurrency in levels {
         let mut ratios: Vec<f64> = (rows.iter())
-            .filter(|r| r.result.concurrency == concurrency && r.traffic == "mixed tenants")
+            .filter(|r| r.result.concurrency == concurrency && r.traffic == MIXED)
             .map(|r| r.result.calls_per_second / r.single.max(f64::MIN_POSITIVE))
             .collect();
         let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
@@ -197,6 +200,7 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| traffic | policies | in flight | calls/s | × alone | p50 ms | p99 ms | server CPU µs/call | page faults/call | errors |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let rounds = rows.iter().map(|r| r.round).max().unwrap_or(1);
     for row in rows {
         let r = &row.result;
         let (cpu, faults) = r
@@ -205,7 +209,7 @@ fn table(rows: &[Row]) -> String {
         out.push_str(&format!(
             "| {}{} | {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0} | {:.1} | {} |\n",
             row.traffic,
-            if row.round > 1 || rows.iter().any(|r| r.round > 1) {
+            if rounds > 1 {
                 format!(" (round {})", row.round)
             } else {
                 String::new()
