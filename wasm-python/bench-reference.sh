@@ -19,6 +19,12 @@ policies="${2:-build/policies}"
 seconds="${3:-5}"
 pairs="${PAIRS:-2}"
 levels="${LEVELS:-header 16 64}"
+for which in $levels; do
+  case "$which" in
+    header | 16 | 64) ;;
+    *) echo "unknown level '$which' in LEVELS (header, 16 or 64)" >&2; exit 2 ;;
+  esac
+done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="$here/.venv-reference"
 samples="$here/../sample-policies"
@@ -79,10 +85,9 @@ run_pair() {
     "$*" "$list" "$median" "$pooled"
 }
 
-for level in $levels; do
-  case "$level" in
+for which in $levels; do
+  case "$which" in
     header) run_pair --concurrency 64 ;;
-    16 | 64) run_pair --concurrency 16 --policy python-json-body-transform --body-kib "$level" ;;
-    *) echo "unknown level '$level' (header, 16 or 64)" >&2; exit 2 ;;
+    *) run_pair --concurrency 16 --policy python-json-body-transform --body-kib "$which" ;;
   esac
 done

@@ -95,6 +95,13 @@ struct Row {
     single: f64,
 }
 
+impl Row {
+    /// This row's calls/s over the lone policy's in the same round.
+    fn over_alone(&self) -> f64 {
+        self.result.calls_per_second / self.single.max(f64::MIN_POSITIVE)
+    }
+}
+
 /// The three levels at each `--concurrency`, `--rounds` times over.
 fn measure(
     args: &BenchLoadArgs,
@@ -132,17 +139,17 @@ fn measure_levels(
     let header = &samples[0];
     let single = [load::request(header)];
     let interleaved: Vec<ExecutionRequest> = samples.iter().map(load::request).collect();
+    let of_rounds = if args.rounds > 1 {
+        format!(", round {round} of {}", args.rounds)
+    } else {
+        String::new()
+    };
     let mut rows: Vec<Row> = Vec::new();
     for (traffic, targets) in [
         ("header policy alone", &single[..]),
         ("the 4 samples interleaved", &interleaved[..]),
         (MIXED, mixed),
     ] {
-        let of_rounds = if args.rounds > 1 {
-            format!(", round {round} of {}", args.rounds)
-        } else {
-            String::new()
-        };
         eprintln!("load: {traffic}, {concurrency} in flight{of_rounds} …");
         let level = load::Level {
             targets,
@@ -176,7 +183,7 @@ fn round_ratios(rows: &[Row]) -> String {
     for concurrency in levels {
         let mut ratios: Vec<f64> = (rows.iter())
             .filter(|r| r.result.concurrency == concurrency && r.traffic == MIXED)
-            .map(|r| r.result.calls_per_second / r.single.max(f64::MIN_POSITIVE))
+            .map(Row::over_alone)
             .collect();
         let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         let median = median(&mut ratios).unwrap_or(f64::NAN);
@@ -217,7 +224,7 @@ fn table(rows: &[Row]) -> String {
             row.policies,
             r.concurrency,
             r.calls_per_second,
-            r.calls_per_second / row.single.max(f64::MIN_POSITIVE),
+            row.over_alone(),
             r.latency.p50 / 1000.0,
             r.latency.p99 / 1000.0,
             cpu,
