@@ -60,13 +60,13 @@ test: host toolchain
 	$(CARGO) test --release $(CARGO_FLAGS)
 
 ## test-stock: build against unmodified Wasmtime (in target/stock) and run
-## the isolation, memory-reset, limits, engine-feature and in-process escape
-## tests on it, so a security update can fall back to stock at once. The
-## stock build resolves Wasmtime from the registry, so the committed
-## (patched) Cargo.lock is put back afterwards.
+## the isolation, memory-reset, limits, engine-feature, deadline and
+## in-process escape tests on it, so a security update can fall back to
+## stock at once. The stock build resolves Wasmtime from the registry, so
+## the committed (patched) Cargo.lock is put back afterwards.
 ## STOCK_TARGET may point outside the checkout (CI keeps it in the cache),
 ## so that only policy-host itself is rebuilt on the next run.
-STOCK_TESTS ?= isolation:: memory_reset:: limits:: engine_features:: sandbox_escape::
+STOCK_TESTS ?= isolation:: memory_reset:: limits:: engine_features:: sandbox_escape:: deadline_checks::
 STOCK_TARGET ?= target/stock
 test-stock: toolchain
 	mkdir -p target && cp Cargo.lock target/Cargo.lock.patched

@@ -3,17 +3,19 @@
 //! Pooling allocator (instances, memories and tables come from pre-reserved
 //! slots instead of fresh mmaps), copy-on-write memory images (a new
 //! instance maps the pre-initialized snapshot instead of copying it), fuel
-//! (a deterministic CPU budget) and epoch interruption (a wall-clock
-//! deadline checked at loop back-edges and function entries).
+//! (a deterministic CPU budget) and the wall-clock deadline's clock
+//! ([`super::deadline`]).
 
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
+};
 
 use super::compile_cache::IncrementalCompileCache;
+use super::deadline::{self, Clock};
 use super::host;
 use super::limits::MIB;
 use super::shared::RuntimeSet;
@@ -24,7 +26,8 @@ use super::state::HostState;
 pub struct EngineOptions {
     /// Calls that may run at the same time (one pooled instance each).
     pub max_concurrent_calls: u32,
-    /// Interval of the epoch ticker: the granularity of call deadlines.
+    /// Interval of the epoch ticker: the granularity of call deadlines in
+    /// stock builds (patched builds carry deadlines on fuel and ignore it).
     pub epoch_tick: Duration,
     /// Share compiled functions between the components this engine compiles
     /// (see [`super::compile_cache`]). Worth it when compiling several
@@ -187,7 +190,7 @@ fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
         .wasm_gc(false)
         .concurrency_support(false)
         .consume_fuel(true)
-        .epoch_interruption(true)
+        .epoch_interruption(deadline::USES_EPOCHS)
         .memory_init_cow(true)
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true)
@@ -198,13 +201,13 @@ fn wasmtime_config(options: &EngineOptions) -> wasmtime::Result<Config> {
     Ok(config)
 }
 
-/// The engine, the linker with every host import, and the epoch ticker.
+/// The engine, the linker with every host import, and the deadline clock.
 pub struct SandboxEngine {
     engine: Engine,
     linker: Linker<HostState>,
     options: EngineOptions,
     runtimes: RuntimeSet,
-    _ticker: EpochTicker,
+    clock: Clock,
 }
 
 impl SandboxEngine {
@@ -218,13 +221,13 @@ impl SandboxEngine {
         host::random::add_to_linker(&mut linker)?;
         host::call_input::add_to_linker(&mut linker)?;
         host::json_codec::add_to_linker(&mut linker)?;
-        let ticker = EpochTicker::start(engine.clone(), options.epoch_tick);
+        let clock = Clock::start(&engine, options.epoch_tick);
         Ok(SandboxEngine {
             engine,
             linker,
             options,
             runtimes: RuntimeSet::default(),
-            _ticker: ticker,
+            clock,
         })
     }
 
@@ -254,16 +257,14 @@ impl SandboxEngine {
         memory_slots(&self.options)
     }
 
-    /// Epoch ticks to allow for `timeout`: rounded up, plus one because the
-    /// current tick may be about to end.
-    pub fn deadline_ticks(&self, timeout: Duration) -> u64 {
-        let tick = self.options.epoch_tick.as_nanos().max(1);
-        let ticks = timeout.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+    /// Gives `store`'s guest code until `timeout` from now. Call it after
+    /// the store's fuel is set.
+    pub fn arm_deadline<T>(&self, store: &mut Store<T>, timeout: Duration) -> wasmtime::Result<()> {
+        deadline::arm(store, &self.clock, timeout)
     }
 
     /// A key that changes whenever compiled code from this engine would no
-    /// longer load (Wasmtime version, target, fuel/epoch settings…) or
+    /// longer load (Wasmtime version, target, fuel and deadline settings…) or
     /// would differ (our Wasmtime patches, which change emitted code).
     pub fn compatibility_key(&self) -> String {
         use std::hash::{Hash, Hasher};
@@ -310,37 +311,4 @@ pub struct PoolUsage {
 /// The Wasmtime version compiled in.
 pub fn wasmtime_version() -> &'static str {
     "48.0.8"
-}
-
-/// A thread that advances the engine's epoch every tick until dropped.
-struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine, tick: Duration) -> Self {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch ticker thread");
-        EpochTicker {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }

@@ -7,6 +7,7 @@
 pub mod bindings;
 pub mod compile;
 pub mod compile_cache;
+pub mod deadline;
 pub mod engine;
 pub mod error;
 mod failure;

@@ -158,7 +158,7 @@ impl CompiledPolicy {
         store.set_hostcall_fuel(crate::sandbox::state::MAX_HOSTCALL_BYTES);
         store.set_fuel(self.limits.fuel).map_err(internal)?;
         let setup = self.limits.timeout.max(SETUP_DEADLINE);
-        store.set_epoch_deadline(engine.deadline_ticks(setup));
+        engine.arm_deadline(&mut store, setup).map_err(internal)?;
         match self.pre.instantiate(&mut store) {
             Ok(policy) => Ok((store, policy)),
             Err(error) => Err(failure::from_trap(&error, &self.limits, &facts(&store))),
@@ -257,7 +257,9 @@ impl CompiledPolicy {
             .data_mut()
             .begin_call(input, &self.limits, self.label.clone());
         store.set_fuel(self.limits.fuel).map_err(internal)?;
-        store.set_epoch_deadline(engine.deadline_ticks(self.limits.timeout));
+        engine
+            .arm_deadline(store, self.limits.timeout)
+            .map_err(internal)?;
         let handler = bindings.policy_host_policy_handler();
         let result = match phase {
             Phase::OnRequest => handler.call_on_request(&mut *store),

@@ -301,17 +301,19 @@ pub fn probe_attempt(what: &str) -> String {
     set_header(&output, "x-result").to_string()
 }
 
-/// An engine with this project's configuration (pooling, fuel, epochs), for
+/// An engine with this project's configuration (pooling, fuel, deadlines), for
 /// tests that run small core modules instead of policy components.
 pub fn core_engine() -> SandboxEngine {
     SandboxEngine::new(EngineOptions::default()).expect("engine")
 }
 
-/// A store on `engine` with fuel and an epoch deadline, as calls get.
+/// A store on `engine` with fuel and a deadline, as calls get.
 pub fn core_store(engine: &SandboxEngine) -> Store<()> {
     let mut store = Store::new(engine.engine(), ());
     store.set_fuel(10_000_000).unwrap();
-    store.set_epoch_deadline(1_000);
+    engine
+        .arm_deadline(&mut store, std::time::Duration::from_secs(10))
+        .unwrap();
     store
 }
 

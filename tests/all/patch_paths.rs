@@ -5,7 +5,7 @@
 //! fail without them, or when a patch silently falls back to Wasmtime's
 //! general path. Each also checks that what the fast path built is right.
 //! Small core modules and components on this project's engine
-//! configuration (pooling, fuel, epochs). Patched builds only.
+//! configuration (pooling, fuel, deadlines). Patched builds only.
 
 use crate::harness::{core_engine, core_store};
 use wasmtime::component::{Component, LinkStats, Linker};

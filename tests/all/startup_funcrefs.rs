@@ -2,7 +2,7 @@
 //! them without a libcall per element; docs/upstream-patches.md). The shape
 //! is the one CPython's dynamically linked modules have: an imported table,
 //! an offset from an imported global, defined and imported functions mixed.
-//! Run on this project's own engine configuration (pooling, fuel, epochs).
+//! Run on this project's own engine configuration (pooling, fuel, deadlines).
 
 use crate::harness::{core_engine, core_store};
 use policy_host::sandbox::SandboxEngine;

@@ -1,6 +1,6 @@
 //! A deadline guard on `wasi:clocks/monotonic-clock` sleeps.
 //!
-//! Epoch interruption stops guest code, but not a host call that is blocked:
+//! A call's deadline stops guest code, but not a host call that is blocked:
 //! a policy calling `time.sleep(3600)` would otherwise hold a worker thread
 //! for an hour. This shadows the two functions that create timers
 //! (`subscribe-duration`, `subscribe-instant`): a sleep that would end past
