@@ -19,10 +19,11 @@ use std::time::Duration;
 use wasmtime::{Engine, Store};
 
 /// Fuel the VM holds at once when deadlines ride on fuel: a guest overruns
-/// its deadline by at most this much work. A CPython guest burns some 4–7
-/// million units per millisecond here, so this is about a millisecond at
-/// most, finer than the stock build's 10 ms epoch tick, and one clock read
-/// per slice is nothing beside the work.
+/// its deadline by at most this much work. A CPython guest burns 5–12
+/// million units per millisecond here (JSON work at the low end, a bare
+/// Python loop at the high end), so a slice is under a millisecond, finer
+/// than the stock build's 10 ms epoch tick, and one clock read per slice is
+/// nothing beside the work.
 #[cfg(feature = "patched-wasmtime")]
 pub const FUEL_SLICE: u64 = 4_000_000;
 
