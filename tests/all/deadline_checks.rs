@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::harness::{core_engine, core_store};
 use policy_host::sandbox::engine::SandboxEngine;
-use wasmtime::{Instance, Module, Store, Trap};
+use wasmtime::{Caller, Linker, Module, Store, Trap};
 
 /// `$f0` calls `$f1` ten times, which calls `$f2` ten times, and so on:
 /// 10^9 calls of `$f9` without a single loop. `loop` runs forever.
@@ -28,6 +28,17 @@ const SHAPES: &str = r#"
   (func (export "loop") (result i32) (loop $again br $again) i32.const 0))
 "#;
 
+/// `charging_loop` calls the host's `charge` forever; `charge` takes fuel
+/// the way the JSON codec does (reads the fuel left, sets it lower).
+const CHARGING: &str = r#"
+(module
+  (import "host" "charge" (func $charge))
+  (func (export "charging_loop") (result i32) (loop $again call $charge br $again) i32.const 0))
+"#;
+
+/// Fuel `charge` takes per call.
+const CHARGE: u64 = 100;
+
 /// Calls `name` with `fuel` to spend and a deadline that has already
 /// passed (stock builds: the next epoch tick); the result or the trap it
 /// ends in, and the store for its fuel.
@@ -36,9 +47,21 @@ fn call_past_the_deadline(
     name: &str,
     fuel: u64,
 ) -> (Result<i32, Trap>, Store<()>) {
-    let module = Module::new(engine.engine(), wat::parse_str(SHAPES).unwrap()).unwrap();
+    let source = if name == "charging_loop" {
+        CHARGING
+    } else {
+        SHAPES
+    };
+    let module = Module::new(engine.engine(), wat::parse_str(source).unwrap()).unwrap();
+    let mut linker = Linker::new(engine.engine());
+    linker
+        .func_wrap("host", "charge", |mut caller: Caller<'_, ()>| {
+            let left = caller.get_fuel()?;
+            caller.set_fuel(left.saturating_sub(CHARGE))
+        })
+        .unwrap();
     let mut store = core_store(engine);
-    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let instance = linker.instantiate(&mut store, &module).unwrap();
     store.set_fuel(fuel).unwrap();
     engine.arm_deadline(&mut store, Duration::ZERO).unwrap();
     let func = instance
@@ -73,20 +96,31 @@ fn a_loop_is_stopped_by_the_deadline() {
     assert_eq!(result, Err(Trap::Interrupt));
 }
 
+/// A host call that takes fuel must not hand the guest a fresh slice (which
+/// would keep a loop of such calls from ever reaching the clock). The
+/// budget is finite so that a regression fails in seconds, out of fuel.
+#[test]
+fn a_loop_of_host_calls_taking_fuel_is_stopped_by_the_deadline() {
+    let engine = core_engine();
+    let (result, _) = call_past_the_deadline(&engine, "charging_loop", 1_000_000_000);
+    assert_eq!(result, Err(Trap::Interrupt));
+}
+
 /// Patch 0014 itself: past the deadline, a guest burns at most the slice
-/// it holds, and the fuel it did not burn is still the store's.
+/// it holds (fuel its host calls take counting against it), and the fuel
+/// it did not burn is still the store's.
 #[cfg(feature = "patched-wasmtime")]
 #[test]
 fn a_guest_past_its_deadline_burns_at_most_one_slice() {
     use policy_host::sandbox::deadline::FUEL_SLICE;
     let engine = core_engine();
     let fuel = 100 * FUEL_SLICE;
-    for name in ["loop", "call_tree"] {
+    for name in ["loop", "call_tree", "charging_loop"] {
         let (result, store) = call_past_the_deadline(&engine, name, fuel);
         assert_eq!(result, Err(Trap::Interrupt), "{name}");
         let burnt = fuel - store.get_fuel().unwrap();
         assert!(
-            (FUEL_SLICE..=FUEL_SLICE + 64).contains(&burnt),
+            (FUEL_SLICE..=FUEL_SLICE + 2 * CHARGE).contains(&burnt),
             "{name} burnt {burnt} fuel past its deadline (slice {FUEL_SLICE})"
         );
     }

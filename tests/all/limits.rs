@@ -48,6 +48,7 @@ fn an_infinite_loop_stops_by_fuel() {
     next_call_succeeds(&policy);
 }
 
+/// A bare loop, and a loop of host calls that charge fuel (the JSON codec).
 #[test]
 fn an_infinite_loop_stops_by_deadline_when_fuel_is_plentiful() {
     let h = harness();
@@ -59,17 +60,20 @@ fn an_infinite_loop_stops_by_deadline_when_fuel_is_plentiful() {
             ..Default::default()
         },
     );
-    let error = policy
-        .call(&h.engine, probe(json!({"do": "loop"})))
-        .unwrap_err();
-    assert_eq!(
-        error,
-        SandboxError::DeadlineExceeded {
-            timeout: Duration::from_millis(200)
-        }
-    );
-    assert_eq!(error.error_type(), "timeout");
-    next_call_succeeds(&policy);
+    for what in ["loop", "codec-loop"] {
+        let error = policy
+            .call(&h.engine, probe(json!({ "do": what })))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            SandboxError::DeadlineExceeded {
+                timeout: Duration::from_millis(200)
+            },
+            "{what}"
+        );
+        assert_eq!(error.error_type(), "timeout");
+        next_call_succeeds(&policy);
+    }
 }
 
 #[test]

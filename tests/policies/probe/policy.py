@@ -131,6 +131,10 @@ def on_request(ctx, params):
     if what == "loop":
         while True:
             pass
+    if what == "codec-loop":
+        # Every json.loads is a host call that charges the call's fuel.
+        while True:
+            json.loads("[1]")
     if what == "sleep":
         import time
 
