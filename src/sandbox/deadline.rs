@@ -12,8 +12,6 @@
 //! Either way a deadline stops guest code only. A host call that blocks is
 //! bounded by its own guard ([`super::host::clocks`]).
 
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use wasmtime::{Engine, Store};
@@ -30,56 +28,60 @@ pub const FUEL_SLICE: u64 = 4_000_000;
 /// Whether compiled code checks epochs (the stock build's deadlines).
 pub const USES_EPOCHS: bool = !cfg!(feature = "patched-wasmtime");
 
-/// Gives `store`'s guest code until `timeout` from now. Call it after the
-/// store's fuel is set.
-#[cfg(feature = "patched-wasmtime")]
-pub fn arm<T>(store: &mut Store<T>, _clock: &Clock, timeout: Duration) -> wasmtime::Result<()> {
-    store.set_fuel_deadline(FUEL_SLICE, Some(std::time::Instant::now() + timeout))
-}
-
-/// Gives `store`'s guest code until `timeout` from now, in epoch ticks.
-#[cfg(not(feature = "patched-wasmtime"))]
-pub fn arm<T>(store: &mut Store<T>, clock: &Clock, timeout: Duration) -> wasmtime::Result<()> {
-    store.set_epoch_deadline(clock.ticks(timeout));
-    Ok(())
-}
-
 /// The engine's deadline clock: the epoch ticker in stock builds, nothing
 /// with fuel-borne deadlines.
 pub struct Clock {
-    tick: Duration,
-    _ticker: Option<EpochTicker>,
+    #[cfg(not(feature = "patched-wasmtime"))]
+    ticker: EpochTicker,
 }
 
 impl Clock {
-    /// Starts the ticker for `engine` if its code checks epochs.
+    /// Nothing to start: deadlines ride on fuel.
+    #[cfg(feature = "patched-wasmtime")]
+    pub fn start(_engine: &Engine, _tick: Duration) -> Self {
+        Clock {}
+    }
+
+    /// Starts the epoch ticker for `engine`.
+    #[cfg(not(feature = "patched-wasmtime"))]
     pub fn start(engine: &Engine, tick: Duration) -> Self {
-        let ticker = USES_EPOCHS.then(|| EpochTicker::start(engine.clone(), tick));
         Clock {
-            tick,
-            _ticker: ticker,
+            ticker: EpochTicker::start(engine.clone(), tick),
         }
     }
 
-    /// Epoch ticks to allow for `timeout`: rounded up, plus one because the
-    /// current tick may be about to end.
-    pub fn ticks(&self, timeout: Duration) -> u64 {
-        let tick = self.tick.as_nanos().max(1);
+    /// Gives `store`'s guest code until `timeout` from now. Call it after
+    /// the store's fuel is set.
+    #[cfg(feature = "patched-wasmtime")]
+    pub fn arm<T>(&self, store: &mut Store<T>, timeout: Duration) -> wasmtime::Result<()> {
+        store.set_fuel_deadline(FUEL_SLICE, Some(std::time::Instant::now() + timeout))
+    }
+
+    /// Gives `store`'s guest code until `timeout` from now, in epoch ticks:
+    /// rounded up, plus one because the current tick may be about to end.
+    #[cfg(not(feature = "patched-wasmtime"))]
+    pub fn arm<T>(&self, store: &mut Store<T>, timeout: Duration) -> wasmtime::Result<()> {
+        let tick = self.ticker.tick.as_nanos().max(1);
         let ticks = timeout.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
+        Ok(())
     }
 }
 
-/// A thread that advances the engine's epoch every tick until dropped.
+/// A thread that advances the engine's epoch every `tick` until dropped.
+#[cfg(not(feature = "patched-wasmtime"))]
 struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
+    tick: Duration,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
+#[cfg(not(feature = "patched-wasmtime"))]
 impl EpochTicker {
     fn start(engine: Engine, tick: Duration) -> Self {
+        use std::sync::mpsc;
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
@@ -88,12 +90,14 @@ impl EpochTicker {
             })
             .expect("spawning the epoch ticker thread");
         EpochTicker {
+            tick,
             stop: Some(stop),
             thread: Some(thread),
         }
     }
 }
 
+#[cfg(not(feature = "patched-wasmtime"))]
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         drop(self.stop.take());

@@ -260,7 +260,7 @@ impl SandboxEngine {
     /// Gives `store`'s guest code until `timeout` from now. Call it after
     /// the store's fuel is set.
     pub fn arm_deadline<T>(&self, store: &mut Store<T>, timeout: Duration) -> wasmtime::Result<()> {
-        deadline::arm(store, &self.clock, timeout)
+        self.clock.arm(store, timeout)
     }
 
     /// A key that changes whenever compiled code from this engine would no

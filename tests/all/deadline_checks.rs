@@ -12,9 +12,12 @@ use policy_host::sandbox::engine::SandboxEngine;
 use wasmtime::{Caller, Linker, Module, Store, Trap};
 
 /// `$f0` calls `$f1` ten times, which calls `$f2` ten times, and so on:
-/// 10^9 calls of `$f9` without a single loop. `loop` runs forever.
+/// 10^9 calls of `$f9` without a single loop. `loop` runs forever, and so
+/// does `charging_loop`, calling the host's `charge`, which takes fuel the
+/// way the JSON codec does (reads the fuel left, sets it lower).
 const SHAPES: &str = r#"
 (module
+  (import "host" "charge" (func $charge))
   (func $f9 (result i32) i32.const 1)
   (func $f8 (result i32) call $f9 call $f9 call $f9 call $f9 call $f9 call $f9 call $f9 call $f9 call $f9 call $f9 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
   (func $f7 (result i32) call $f8 call $f8 call $f8 call $f8 call $f8 call $f8 call $f8 call $f8 call $f8 call $f8 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
@@ -25,14 +28,7 @@ const SHAPES: &str = r#"
   (func $f2 (result i32) call $f3 call $f3 call $f3 call $f3 call $f3 call $f3 call $f3 call $f3 call $f3 call $f3 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
   (func $f1 (result i32) call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 call $f2 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
   (func (export "call_tree") (result i32) call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 call $f1 i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add i32.add)
-  (func (export "loop") (result i32) (loop $again br $again) i32.const 0))
-"#;
-
-/// `charging_loop` calls the host's `charge` forever; `charge` takes fuel
-/// the way the JSON codec does (reads the fuel left, sets it lower).
-const CHARGING: &str = r#"
-(module
-  (import "host" "charge" (func $charge))
+  (func (export "loop") (result i32) (loop $again br $again) i32.const 0)
   (func (export "charging_loop") (result i32) (loop $again call $charge br $again) i32.const 0))
 "#;
 
@@ -47,12 +43,7 @@ fn call_past_the_deadline(
     name: &str,
     fuel: u64,
 ) -> (Result<i32, Trap>, Store<()>) {
-    let source = if name == "charging_loop" {
-        CHARGING
-    } else {
-        SHAPES
-    };
-    let module = Module::new(engine.engine(), wat::parse_str(source).unwrap()).unwrap();
+    let module = Module::new(engine.engine(), wat::parse_str(SHAPES).unwrap()).unwrap();
     let mut linker = Linker::new(engine.engine());
     linker
         .func_wrap("host", "charge", |mut caller: Caller<'_, ()>| {
