@@ -11,8 +11,15 @@
 //!
 //! A ready instance holds nothing of any call: its input, fuel and deadline
 //! are given when the call begins ([`CompiledPolicy::call_ready`]).
+//!
+//! A worker does not keep a policy alive: it remembers the policy it ran
+//! last, and the owner of its ready instance, without owning them. Once
+//! the registry drops a policy (unloaded past the resident bound, or
+//! replaced by a reload) and its last call has ended, the next
+//! [`WorkerState::idle`] drops that policy's ready instance and makes no
+//! other; the dispatcher wakes idle workers for this when it drops one.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use super::workers::WorkerState;
@@ -24,8 +31,8 @@ use crate::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine, SpentInstance
 pub struct SandboxWorker {
     engine: Arc<SandboxEngine>,
     make_ahead: bool,
-    last: Option<Arc<CompiledPolicy>>,
-    ready: Option<(Arc<CompiledPolicy>, ReadyInstance)>,
+    last: Option<Weak<CompiledPolicy>>,
+    ready: Option<(Weak<CompiledPolicy>, ReadyInstance)>,
     spent: Option<SpentInstance>,
 }
 
@@ -51,7 +58,9 @@ impl SandboxWorker {
     ) -> Result<CallOutput, CallError> {
         let started = Instant::now();
         let (ready, made_ahead) = match self.ready.take() {
-            Some((owner, ready)) if Arc::ptr_eq(&owner, policy) => (ready, true),
+            Some((owner, ready)) if std::ptr::eq(owner.as_ptr(), Arc::as_ptr(policy)) => {
+                (ready, true)
+            }
             other => {
                 // Another policy's instance: dropped first, so a call holds
                 // one pooled instance (a load before it may hold a second
@@ -61,7 +70,7 @@ impl SandboxWorker {
             }
         };
         let on_path = (!made_ahead).then(|| started.elapsed());
-        self.last = Some(policy.clone());
+        self.last = Some(Arc::downgrade(policy));
         let (result, spent) = policy.call_ready(&self.engine, ready, input);
         self.spent = Some(spent);
         result.map_err(CallError::from).map(|mut output| {
@@ -77,14 +86,21 @@ impl WorkerState for SandboxWorker {
     }
 
     fn idle(&mut self) {
+        let dropped = |policy: &Weak<CompiledPolicy>| policy.strong_count() == 0;
+        if self.ready.as_ref().is_some_and(|(owner, _)| dropped(owner)) {
+            self.ready = None;
+        }
+        if self.last.as_ref().is_some_and(dropped) {
+            self.last = None;
+        }
         if !self.make_ahead || self.ready.is_some() {
             return;
         }
-        let Some(policy) = self.last.clone() else {
+        let Some(policy) = self.last.as_ref().and_then(Weak::upgrade) else {
             return;
         };
         match policy.prepare(&self.engine) {
-            Ok(ready) => self.ready = Some((policy, ready)),
+            Ok(ready) => self.ready = Some((Arc::downgrade(&policy), ready)),
             // The call itself will try again and report the error.
             Err(error) => tracing::debug!(
                 policy = policy.label(),

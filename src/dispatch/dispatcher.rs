@@ -146,7 +146,13 @@ impl Dispatcher {
     /// Serves `registry` from now on; calls already admitted finish on the
     /// entries they hold.
     pub fn swap_registry(&self, registry: PolicyRegistry) {
-        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+        let old = std::mem::replace(
+            &mut *self.registry.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(registry),
+        );
+        old.retire();
+        drop(old);
+        self.workers.idle_nudge().nudge();
     }
 
     /// The metrics, when they are on.
@@ -193,15 +199,24 @@ impl Dispatcher {
         let (entry, phase) = self.find(&registry, &invocation)?;
         let (input, pass, ticket) = self.admit(&entry, phase, invocation)?;
         let observer = self.observer.clone();
+        let nudge = self.workers.idle_nudge();
         let result = self.workers.submit(move |worker: &mut Worker| {
-            run_on_worker(
+            let unloads = registry.unloads();
+            let result = run_on_worker(
                 worker.get_mut(),
                 &registry,
                 &entry,
                 input,
                 ticket,
                 (&observer, &request_id, pass),
-            )
+            );
+            // A policy was dropped: idle workers let go of what they keep
+            // of it (`ahead`). This worker does when its queue empties.
+            if registry.unloads() != unloads || registry.is_retired() {
+                drop((registry, entry));
+                nudge.nudge();
+            }
+            result
         });
         Ok(PendingCall { result })
     }

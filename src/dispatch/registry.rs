@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::resident::{LoadFailure, PolicyEntry, Residency};
 use crate::sandbox::CompiledPolicy;
@@ -15,6 +16,8 @@ pub struct PolicyRegistry {
     policies: HashMap<String, HashMap<String, Arc<PolicyEntry>>>,
     entries: Vec<Arc<PolicyEntry>>,
     residency: Arc<Residency>,
+    /// Set once a reload has replaced this registry.
+    retired: AtomicBool,
 }
 
 impl Default for PolicyRegistry {
@@ -80,6 +83,7 @@ impl PolicyRegistry {
             policies: HashMap::new(),
             entries: Vec::new(),
             residency: Arc::new(Residency::new(max)),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -90,6 +94,7 @@ impl PolicyRegistry {
             policies: HashMap::new(),
             entries: Vec::new(),
             residency: self.residency.clone(),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -103,6 +108,24 @@ impl PolicyRegistry {
     /// `entry`'s policy, loaded now if it is not in memory.
     pub fn resolve(&self, entry: &PolicyEntry) -> Result<Arc<CompiledPolicy>, LoadFailure> {
         self.residency.get(entry, &self.entries)
+    }
+
+    /// Policies unloaded past the resident bound so far (by this registry
+    /// and the ones a reload made from it): a change tells that one was
+    /// dropped.
+    pub fn unloads(&self) -> u64 {
+        self.residency.unloads()
+    }
+
+    /// Marks this registry replaced by a reload: its policies are dropped
+    /// once its last call ends.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a reload has replaced this registry.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Lazily loaded policies in memory now.

@@ -243,6 +243,8 @@ pub struct Residency {
     max_resident: usize,
     resident: AtomicUsize,
     clock: AtomicU64,
+    /// Policies unloaded so far.
+    unloads: AtomicU64,
     /// Serializes unloading, so two loads never pick the same victim.
     evicting: Mutex<()>,
 }
@@ -254,8 +256,15 @@ impl Residency {
             max_resident: max_resident.max(1),
             resident: AtomicUsize::new(0),
             clock: AtomicU64::new(1),
+            unloads: AtomicU64::new(0),
             evicting: Mutex::new(()),
         }
+    }
+
+    /// How many policies have been unloaded so far: a change tells that one
+    /// was dropped.
+    pub fn unloads(&self) -> u64 {
+        self.unloads.load(Ordering::Relaxed)
     }
 
     /// Lazily loaded policies in memory now.
@@ -318,6 +327,7 @@ impl Residency {
             let Some(victim) = victim else { return };
             if victim.lock().take().is_some() {
                 self.resident.fetch_sub(1, Ordering::SeqCst);
+                self.unloads.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
                     policy = victim.label,
                     "unloaded the least recently used policy"

@@ -122,6 +122,13 @@ impl<S: WorkerState> WorkerPool<S> {
         receiver
     }
 
+    /// A handle that wakes this pool's idle workers (see [`IdleNudge`]).
+    pub fn idle_nudge(&self) -> IdleNudge<S> {
+        IdleNudge {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Waits until every worker is idle; returns their indices, the most
     /// recently idle last.
     #[cfg(test)]
@@ -143,6 +150,38 @@ impl<S: WorkerState> WorkerPool<S> {
                 "workers never all idle: {idle:?}"
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// Wakes the idle workers of a pool without giving them a job, so each runs
+/// [`WorkerState::idle`] once more and sleeps again: how a worker learns
+/// that what it keeps between jobs has gone stale. Cheap to clone.
+pub struct IdleNudge<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for IdleNudge<S> {
+    fn clone(&self) -> Self {
+        IdleNudge {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S> IdleNudge<S> {
+    /// Wakes every worker asleep now; a busy one runs `idle` anyway when
+    /// its queue empties.
+    pub fn nudge(&self) {
+        let idle: Vec<Thread> = self
+            .shared
+            .lock()
+            .idle
+            .iter()
+            .map(|(_, thread)| thread.clone())
+            .collect();
+        for thread in idle {
+            thread.unpark();
         }
     }
 }

@@ -7,6 +7,7 @@ mod cache_cli;
 mod contract;
 mod deadline_checks;
 mod deploy;
+mod dropped_policies;
 mod engine_features;
 mod escape;
 mod escape_cases;
