@@ -9,24 +9,21 @@ use std::time::{Duration, Instant};
 
 use policy_host::contract::CallInput;
 use policy_host::dispatch::{
-    Dispatcher, EntryMeta, InputCaps, Invocation, PolicyEntry, PolicyRegistry, WorkerOptions,
-    load_policy,
+    Dispatcher, EntryMeta, InputCaps, Invocation, PendingCall, PolicyEntry, PolicyRegistry,
+    WorkerOptions, load_policy,
 };
 use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits, SandboxEngine};
 use serde_json::json;
 
 use crate::harness::{counter_request, harness, params, request};
 
-/// Workers of the dispatcher: one call of each pair lands on each.
-const WORKERS: usize = 2;
-
-/// A probe call that keeps its worker busy for a while, so that calls
+/// A probe call that keeps its worker busy for `seconds`, so that calls
 /// made at once land on different workers.
-fn nap() -> CallInput {
+fn nap(seconds: f64) -> CallInput {
     request(
         Default::default(),
         None,
-        params(json!({"do": "sleep", "seconds": 0.1})),
+        params(json!({"do": "sleep", "seconds": seconds})),
     )
 }
 
@@ -42,7 +39,8 @@ fn own_engine() -> Arc<SandboxEngine> {
     )
 }
 
-/// Test policy `name` loaded on `engine`, held by nothing else.
+/// Test policy `name` loaded on `engine`, held by nothing else, with a
+/// deadline long enough for the naps below.
 fn load(engine: &SandboxEngine, name: &str) -> Arc<CompiledPolicy> {
     let h = harness();
     let wasm = h.wasm(name);
@@ -52,7 +50,10 @@ fn load(engine: &SandboxEngine, name: &str) -> Arc<CompiledPolicy> {
         &wasm,
         name,
         Limits::default(),
-        LimitOverrides::default(),
+        LimitOverrides {
+            timeout_ms: Some(10_000),
+            ..Default::default()
+        },
     );
     loaded
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
@@ -62,19 +63,21 @@ fn load(engine: &SandboxEngine, name: &str) -> Arc<CompiledPolicy> {
 struct Host {
     engine: Arc<SandboxEngine>,
     dispatcher: Dispatcher,
+    workers: usize,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Host {
-    fn new(engine: Arc<SandboxEngine>, registry: PolicyRegistry) -> Self {
+    fn new(engine: Arc<SandboxEngine>, registry: PolicyRegistry, workers: usize) -> Self {
         Host {
             engine: engine.clone(),
             dispatcher: Dispatcher::new(
                 engine,
                 registry,
-                WorkerOptions::new(WORKERS),
+                WorkerOptions::new(workers),
                 InputCaps::default(),
             ),
+            workers,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap(),
@@ -84,23 +87,25 @@ impl Host {
     /// Runs a napping probe call on every worker at once, then waits until
     /// each is idle again (and has made a probe instance ahead).
     fn probe_on_every_worker(&self) {
-        let call = |n: usize| {
-            let call = Invocation::of(&format!("nap-{n}"), "probe", "v1", nap());
-            self.dispatcher.execute(call)
-        };
-        let (first, second) = self
-            .runtime
-            .block_on(async { tokio::join!(call(0), call(1)) });
-        first.expect("the probe naps");
-        second.expect("the probe naps");
+        let naps: Vec<_> = (0..self.workers)
+            .map(|n| self.submit(&format!("nap-{n}"), "probe", nap(0.1)))
+            .collect();
+        for call in naps {
+            self.runtime.block_on(call).expect("the probe naps");
+        }
         std::thread::sleep(Duration::from_millis(200));
+        let live = self.engine.pool_usage().instances;
+        assert_eq!(live, self.workers as u64, "instances made ahead");
+    }
+
+    fn submit(&self, id: &str, policy: &str, input: CallInput) -> PendingCall {
+        let call = Invocation::of(id, policy, "v1", input);
+        self.dispatcher.submit(call).expect("the call is admitted")
     }
 
     fn call(&self, policy: &str) {
-        let call = Invocation::of("next", policy, "v1", counter_request("x"));
-        self.runtime
-            .block_on(self.dispatcher.execute(call))
-            .expect("the call runs");
+        let call = self.submit("next", policy, counter_request("x"));
+        self.runtime.block_on(call).expect("the call runs");
     }
 
     /// Waits until `policy` is freed and the pool holds `instances` live
@@ -134,9 +139,8 @@ fn a_reload_leaves_no_worker_holding_the_policy_it_replaced() {
     let old = Arc::downgrade(&probe);
     let mut registry = PolicyRegistry::new();
     registry.insert("probe", "v1", probe).unwrap();
-    let host = Host::new(engine.clone(), registry);
+    let host = Host::new(engine.clone(), registry, 2);
     host.probe_on_every_worker();
-    assert_eq!(engine.pool_usage().instances, WORKERS as u64, "made ahead");
 
     let mut next = PolicyRegistry::new();
     next.insert("request-only", "v1", load(&engine, "request-only"))
@@ -147,10 +151,10 @@ fn a_reload_leaves_no_worker_holding_the_policy_it_replaced() {
     host.call("request-only");
 }
 
-#[test]
-fn an_unloaded_policy_is_not_kept_by_idle_workers() {
-    let engine = own_engine();
-    let loaded: Arc<Mutex<Vec<Weak<CompiledPolicy>>>> = Arc::default();
+/// A registry of the probe and `request-only`, both loaded on first use,
+/// at most one resident; every probe it loads is recorded.
+fn one_resident(engine: &Arc<SandboxEngine>) -> (PolicyRegistry, Probes) {
+    let loaded = Probes::default();
     let record = loaded.clone();
     let for_probe = engine.clone();
     let probe = PolicyEntry::lazy(
@@ -162,7 +166,7 @@ fn an_unloaded_policy_is_not_kept_by_idle_workers() {
         }),
         EntryMeta::default(),
     );
-    let other = load(&engine, "request-only");
+    let other = load(engine, "request-only");
     let request_only = PolicyEntry::lazy(
         "request-only@v1".into(),
         Box::new(move || Ok(other.clone())),
@@ -173,16 +177,48 @@ fn an_unloaded_policy_is_not_kept_by_idle_workers() {
     registry
         .insert_entry("request-only", "v1", request_only)
         .unwrap();
-    let host = Host::new(engine.clone(), registry);
+    (registry, loaded)
+}
+
+/// Each probe a registry loaded, held by nothing.
+type Probes = Arc<Mutex<Vec<Weak<CompiledPolicy>>>>;
+
+/// The one probe `loaded` holds.
+fn the_probe(loaded: &Probes) -> Weak<CompiledPolicy> {
+    let probes = loaded.lock().unwrap();
+    assert_eq!(probes.len(), 1, "the probe loaded once");
+    probes[0].clone()
+}
+
+#[test]
+fn an_unloaded_policy_is_not_kept_by_idle_workers() {
+    let engine = own_engine();
+    let (registry, loaded) = one_resident(&engine);
+    let host = Host::new(engine.clone(), registry, 2);
     host.probe_on_every_worker();
-    assert_eq!(engine.pool_usage().instances, WORKERS as u64, "made ahead");
 
     // Loading the other policy unloads the probe, on one worker; the other
     // worker sleeps with a probe instance made ahead.
     host.call("request-only");
-    let probes = loaded.lock().unwrap().clone();
-    assert_eq!(probes.len(), 1, "the probe loaded once");
     // The one left: that worker's instance of the other policy, made ahead.
-    host.assert_freed(&probes[0], 1);
+    host.assert_freed(&the_probe(&loaded), 1);
     host.call("request-only");
+}
+
+#[test]
+fn the_last_call_of_an_unloaded_policy_wakes_the_idle_workers() {
+    // One worker is still running a probe call when another unloads the
+    // probe, so a third, idle one cannot let go of its probe instance yet;
+    // it must when that last call ends.
+    let engine = own_engine();
+    let (registry, loaded) = one_resident(&engine);
+    let host = Host::new(engine.clone(), registry, 3);
+    host.probe_on_every_worker();
+
+    let last = host.submit("last", "probe", nap(2.0));
+    std::thread::sleep(Duration::from_millis(100));
+    host.call("request-only");
+    assert!(the_probe(&loaded).strong_count() > 0, "still running");
+    host.runtime.block_on(last).expect("the last probe call");
+    host.assert_freed(&the_probe(&loaded), 1);
 }
