@@ -200,8 +200,8 @@ impl Dispatcher {
         let (input, pass, ticket) = self.admit(&entry, phase, invocation)?;
         let observer = self.observer.clone();
         let nudge = self.workers.idle_nudge();
+        let drops = registry.drops();
         let result = self.workers.submit(move |worker: &mut Worker| {
-            let unloads = registry.unloads();
             let result = run_on_worker(
                 worker.get_mut(),
                 &registry,
@@ -210,9 +210,11 @@ impl Dispatcher {
                 ticket,
                 (&observer, &request_id, pass),
             );
-            // A policy was dropped: idle workers let go of what they keep
-            // of it (`ahead`). This worker does when its queue empties.
-            if registry.unloads() != unloads || registry.is_retired() {
+            // Policies were dropped since this call was admitted (perhaps
+            // its own, which it held until now): idle workers let go of
+            // what they keep of them (`ahead`). This worker does when its
+            // queue empties.
+            if registry.drops() != drops {
                 drop((registry, entry));
                 nudge.nudge();
             }

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::resident::{LoadFailure, PolicyEntry, Residency};
 use crate::sandbox::CompiledPolicy;
@@ -16,8 +15,6 @@ pub struct PolicyRegistry {
     policies: HashMap<String, HashMap<String, Arc<PolicyEntry>>>,
     entries: Vec<Arc<PolicyEntry>>,
     residency: Arc<Residency>,
-    /// Set once a reload has replaced this registry.
-    retired: AtomicBool,
 }
 
 impl Default for PolicyRegistry {
@@ -83,7 +80,6 @@ impl PolicyRegistry {
             policies: HashMap::new(),
             entries: Vec::new(),
             residency: Arc::new(Residency::new(max)),
-            retired: AtomicBool::new(false),
         }
     }
 
@@ -94,7 +90,6 @@ impl PolicyRegistry {
             policies: HashMap::new(),
             entries: Vec::new(),
             residency: self.residency.clone(),
-            retired: AtomicBool::new(false),
         }
     }
 
@@ -110,22 +105,17 @@ impl PolicyRegistry {
         self.residency.get(entry, &self.entries)
     }
 
-    /// Policies unloaded past the resident bound so far (by this registry
-    /// and the ones a reload made from it): a change tells that one was
-    /// dropped.
-    pub fn unloads(&self) -> u64 {
-        self.residency.unloads()
+    /// Times this registry (or one a reload made from it, or it from) has
+    /// dropped policies: unloads past the resident bound, and
+    /// [`PolicyRegistry::retire`]. A change tells that some were dropped.
+    pub fn drops(&self) -> u64 {
+        self.residency.drops()
     }
 
     /// Marks this registry replaced by a reload: its policies are dropped
     /// once its last call ends.
     pub fn retire(&self) {
-        self.retired.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether a reload has replaced this registry.
-    pub fn is_retired(&self) -> bool {
-        self.retired.load(Ordering::Relaxed)
+        self.residency.count_drop();
     }
 
     /// Lazily loaded policies in memory now.

@@ -243,8 +243,9 @@ pub struct Residency {
     max_resident: usize,
     resident: AtomicUsize,
     clock: AtomicU64,
-    /// Policies unloaded so far.
-    unloads: AtomicU64,
+    /// Times a registry under this bound dropped policies: each unload,
+    /// and each reload that retired one.
+    drops: AtomicU64,
     /// Serializes unloading, so two loads never pick the same victim.
     evicting: Mutex<()>,
 }
@@ -256,15 +257,19 @@ impl Residency {
             max_resident: max_resident.max(1),
             resident: AtomicUsize::new(0),
             clock: AtomicU64::new(1),
-            unloads: AtomicU64::new(0),
+            drops: AtomicU64::new(0),
             evicting: Mutex::new(()),
         }
     }
 
-    /// How many policies have been unloaded so far: a change tells that one
-    /// was dropped.
-    pub fn unloads(&self) -> u64 {
-        self.unloads.load(Ordering::Relaxed)
+    /// Times policies were dropped so far: a change tells that some were.
+    pub fn drops(&self) -> u64 {
+        self.drops.load(Ordering::Relaxed)
+    }
+
+    /// Counts a drop that is not an unload (a reload retiring a registry).
+    pub fn count_drop(&self) {
+        self.drops.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Lazily loaded policies in memory now.
@@ -327,7 +332,7 @@ impl Residency {
             let Some(victim) = victim else { return };
             if victim.lock().take().is_some() {
                 self.resident.fetch_sub(1, Ordering::SeqCst);
-                self.unloads.fetch_add(1, Ordering::Relaxed);
+                self.count_drop();
                 tracing::debug!(
                     policy = victim.label,
                     "unloaded the least recently used policy"

@@ -68,11 +68,17 @@ struct Host {
 }
 
 impl Host {
-    fn new(engine: Arc<SandboxEngine>, registry: PolicyRegistry, workers: usize) -> Self {
-        Host {
+    /// `workers` workers serving `registry` on `engine`, each idle with a
+    /// probe instance made ahead.
+    fn with_probes_ahead(
+        engine: &Arc<SandboxEngine>,
+        registry: PolicyRegistry,
+        workers: usize,
+    ) -> Self {
+        let host = Host {
             engine: engine.clone(),
             dispatcher: Dispatcher::new(
-                engine,
+                engine.clone(),
                 registry,
                 WorkerOptions::new(workers),
                 InputCaps::default(),
@@ -81,7 +87,9 @@ impl Host {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap(),
-        }
+        };
+        host.probe_on_every_worker();
+        host
     }
 
     /// Runs a napping probe call on every worker at once, then waits until
@@ -139,8 +147,7 @@ fn a_reload_leaves_no_worker_holding_the_policy_it_replaced() {
     let old = Arc::downgrade(&probe);
     let mut registry = PolicyRegistry::new();
     registry.insert("probe", "v1", probe).unwrap();
-    let host = Host::new(engine.clone(), registry, 2);
-    host.probe_on_every_worker();
+    let host = Host::with_probes_ahead(&engine, registry, 2);
 
     let mut next = PolicyRegistry::new();
     next.insert("request-only", "v1", load(&engine, "request-only"))
@@ -194,8 +201,7 @@ fn the_probe(loaded: &Probes) -> Weak<CompiledPolicy> {
 fn an_unloaded_policy_is_not_kept_by_idle_workers() {
     let engine = own_engine();
     let (registry, loaded) = one_resident(&engine);
-    let host = Host::new(engine.clone(), registry, 2);
-    host.probe_on_every_worker();
+    let host = Host::with_probes_ahead(&engine, registry, 2);
 
     // Loading the other policy unloads the probe, on one worker; the other
     // worker sleeps with a probe instance made ahead.
@@ -212,8 +218,7 @@ fn the_last_call_of_an_unloaded_policy_wakes_the_idle_workers() {
     // it must when that last call ends.
     let engine = own_engine();
     let (registry, loaded) = one_resident(&engine);
-    let host = Host::new(engine.clone(), registry, 3);
-    host.probe_on_every_worker();
+    let host = Host::with_probes_ahead(&engine, registry, 3);
 
     let last = host.submit("last", "probe", nap(2.0));
     std::thread::sleep(Duration::from_millis(100));
