@@ -59,9 +59,11 @@ pub struct ServeArgs {
     pub no_preload: bool,
 
     /// Do not instantiate ahead. By default a worker with nothing queued
-    /// instantiates a fresh instance of the policy it ran last, so that
-    /// policy's next call skips instantiation (every call still gets a
-    /// never-used instance; under load nothing is made ahead).
+    /// instantiates a fresh instance of the policy likely called next (judged
+    /// from the last 64 calls: the policy of a loop, the next of policies
+    /// called in turn, a hot tenant), so that call skips instantiation
+    /// (every call still gets a never-used instance; under load nothing is
+    /// made ahead).
     #[arg(long)]
     pub no_make_ahead: bool,
 

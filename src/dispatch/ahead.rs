@@ -4,10 +4,12 @@
 //! *when* the work around the call happens:
 //! - the used store is dropped (its pooled memory reset) after the result has
 //!   been sent, not before;
-//! - when its queue is empty, a worker instantiates the policy it ran last,
-//!   so a following call of that policy skips instantiation. Under load the
-//!   queue is never empty and nothing is made ahead; a call of another
-//!   policy drops the ready instance and instantiates its own.
+//! - when its queue is empty, a worker instantiates the policy whose call
+//!   is likely next ([`super::likely`]: the one policy of a loop, the next
+//!   of policies called in turn, a hot tenant), so that call skips
+//!   instantiation. Under load the queue is never empty and nothing is made
+//!   ahead; a call of another policy drops the ready instance and
+//!   instantiates its own.
 //!
 //! A ready instance holds nothing of any call: its input, fuel and deadline
 //! are given when the call begins ([`CompiledPolicy::call_ready`]).
@@ -22,6 +24,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use super::likely::LikelyNext;
 use super::workers::WorkerState;
 use crate::contract::{CallInput, CallOutput};
 use crate::dispatch::CallError;
@@ -31,18 +34,29 @@ use crate::sandbox::{CompiledPolicy, ReadyInstance, SandboxEngine, SpentInstance
 pub struct SandboxWorker {
     engine: Arc<SandboxEngine>,
     make_ahead: bool,
-    last: Option<Weak<CompiledPolicy>>,
+    /// This worker's index among the pool's, for `likely`.
+    index: usize,
+    /// The pool's recent calls, shared by its workers.
+    likely: Arc<LikelyNext<CompiledPolicy>>,
     ready: Option<(Weak<CompiledPolicy>, ReadyInstance)>,
     spent: Option<SpentInstance>,
 }
 
 impl SandboxWorker {
-    /// A worker on `engine`; `make_ahead` turns instantiating ahead on.
-    pub fn new(engine: Arc<SandboxEngine>, make_ahead: bool) -> Self {
+    /// Worker `index` on `engine`, choosing what to make ahead from the
+    /// calls noted in `likely` (shared by the pool's workers); `make_ahead`
+    /// turns instantiating ahead on.
+    pub fn new(
+        engine: Arc<SandboxEngine>,
+        make_ahead: bool,
+        index: usize,
+        likely: Arc<LikelyNext<CompiledPolicy>>,
+    ) -> Self {
         SandboxWorker {
             engine,
             make_ahead,
-            last: None,
+            index,
+            likely,
             ready: None,
             spent: None,
         }
@@ -70,7 +84,7 @@ impl SandboxWorker {
             }
         };
         let on_path = (!made_ahead).then(|| started.elapsed());
-        self.last = Some(Arc::downgrade(policy));
+        self.likely.started(self.index, policy);
         let (result, spent) = policy.call_ready(&self.engine, ready, input);
         self.spent = Some(spent);
         result.map_err(CallError::from).map(|mut output| {
@@ -86,27 +100,28 @@ impl WorkerState for SandboxWorker {
     }
 
     fn idle(&mut self) {
-        let dropped = |policy: &Weak<CompiledPolicy>| policy.strong_count() == 0;
-        if self.ready.as_ref().is_some_and(|(owner, _)| dropped(owner)) {
+        let dropped = |(owner, _): &(Weak<CompiledPolicy>, _)| owner.strong_count() == 0;
+        if self.ready.as_ref().is_some_and(dropped) {
             self.ready = None;
-        }
-        if self.last.as_ref().is_some_and(dropped) {
-            self.last = None;
+            self.likely.released(self.index);
         }
         if !self.make_ahead || self.ready.is_some() {
             return;
         }
-        let Some(policy) = self.last.as_ref().and_then(Weak::upgrade) else {
+        let Some(policy) = self.likely.choose(self.index) else {
             return;
         };
         match policy.prepare(&self.engine) {
             Ok(ready) => self.ready = Some((Arc::downgrade(&policy), ready)),
             // The call itself will try again and report the error.
-            Err(error) => tracing::debug!(
+            Err(error) => {
+                self.likely.released(self.index);
+                tracing::debug!(
                 policy = policy.label(),
-                %error,
-                "instantiating ahead failed"
-            ),
+                    %error,
+                    "instantiating ahead failed"
+                )
+            }
         }
     }
 }

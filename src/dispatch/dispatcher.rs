@@ -25,7 +25,7 @@ use super::metrics::{HostState, Metrics};
 use super::observe::{CallObserver, Timing};
 use super::registry::{PolicyRegistry, major_version};
 use super::resident::{LoadFailure, PolicyEntry};
-use super::worker_options::{Worker, WorkerOptions};
+use super::worker_options::{Likely, Worker, WorkerOptions};
 use super::workers::WorkerPool;
 use crate::contract::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
@@ -77,6 +77,8 @@ pub struct Dispatcher {
     registry: RwLock<Arc<PolicyRegistry>>,
     engine: Arc<SandboxEngine>,
     workers: WorkerPool<Worker>,
+    /// Which worker holds an instance made ahead of which policy.
+    likely: Likely,
     caps: InputCaps,
     admission: Arc<Admission>,
     observer: Arc<CallObserver>,
@@ -92,12 +94,13 @@ impl Dispatcher {
         workers: WorkerOptions,
         caps: InputCaps,
     ) -> Self {
-        let pool = workers.start(&engine);
+        let (pool, likely) = workers.start(&engine);
         Dispatcher {
             registry: RwLock::new(Arc::new(registry)),
             engine,
             admission: Admission::new(default_max_queued(pool.size())),
             workers: pool,
+            likely,
             caps,
             observer: Arc::new(CallObserver::new(BreakerSettings::off(), None)),
         }
@@ -201,25 +204,30 @@ impl Dispatcher {
         let observer = self.observer.clone();
         let nudge = self.workers.idle_nudge();
         let drops = registry.drops();
-        let result = self.workers.submit(move |worker: &mut Worker| {
-            let result = run_on_worker(
-                worker.get_mut(),
-                &registry,
-                &entry,
-                input,
-                ticket,
-                (&observer, &request_id, pass),
-            );
-            // Policies were dropped since this call was admitted (perhaps
-            // its own, which it held until now): idle workers let go of
-            // what they keep of them (`ahead`). This worker does when its
-            // queue empties.
-            if registry.drops() != drops {
-                drop((registry, entry));
-                nudge.nudge();
-            }
-            result
-        });
+        // Workers with an instance of this policy made ahead.
+        let holders = entry.if_loaded().map(|p| self.likely.holders(&p));
+        let holders = holders.unwrap_or_default();
+        let result = self
+            .workers
+            .submit_to(&holders, move |worker: &mut Worker| {
+                let result = run_on_worker(
+                    worker.get_mut(),
+                    &registry,
+                    &entry,
+                    input,
+                    ticket,
+                    (&observer, &request_id, pass),
+                );
+                // Policies were dropped since this call was admitted (perhaps
+                // its own, which it held until now): idle workers let go of
+                // what they keep of them (`ahead`). This worker does when its
+                // queue empties.
+                if registry.drops() != drops {
+                    drop((registry, entry));
+                    nudge.nudge();
+                }
+                result
+            });
         Ok(PendingCall { result })
     }
 

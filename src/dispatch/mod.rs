@@ -9,6 +9,7 @@ pub mod caps;
 pub mod dispatcher;
 pub mod error;
 pub mod failure_log;
+pub mod likely;
 pub mod loader;
 pub mod metrics;
 pub mod observe;

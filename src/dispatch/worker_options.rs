@@ -6,17 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ahead::SandboxWorker;
+use super::likely::LikelyNext;
 use super::wake_slice::{self, WakeSlice};
 use super::workers::WorkerPool;
-use crate::sandbox::SandboxEngine;
+use crate::sandbox::{CompiledPolicy, SandboxEngine};
 
 /// How many sandbox worker threads run calls, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerOptions {
     /// Worker threads: calls that run at the same time.
     pub count: usize,
-    /// Whether an idle worker instantiates the policy it ran last ahead of
-    /// its next call (see [`super::ahead`]).
+    /// Whether an idle worker instantiates the policy likely called next
+    /// ahead of its call (see [`super::ahead`]).
     pub make_ahead: bool,
     /// The time slice a worker asks for before sleeping at light load, so
     /// that it runs as soon as a call wakes it ([`super::wake_slice`]);
@@ -45,12 +46,19 @@ impl WorkerOptions {
 /// light-load wake slice layered on.
 pub(super) type Worker = WakeSlice<SandboxWorker>;
 
+/// The recent calls a pool's workers share.
+pub(super) type Likely = Arc<LikelyNext<CompiledPolicy>>;
+
 impl WorkerOptions {
-    /// Starts the worker threads on `engine`.
-    pub(super) fn start(&self, engine: &Arc<SandboxEngine>) -> WorkerPool<Worker> {
+    /// Starts the worker threads on `engine`; also returns the recent calls
+    /// they choose what to make ahead from, which tell who holds what.
+    pub(super) fn start(&self, engine: &Arc<SandboxEngine>) -> (WorkerPool<Worker>, Likely) {
         let slice = wake_slice::usable(self.wake_slice);
-        WorkerPool::new(self.count, |_| {
-            WakeSlice::new(SandboxWorker::new(engine.clone(), self.make_ahead), slice)
-        })
+        let likely = Arc::new(LikelyNext::default());
+        let pool = WorkerPool::new(self.count, |index| {
+            let worker = SandboxWorker::new(engine.clone(), self.make_ahead, index, likely.clone());
+            WakeSlice::new(worker, slice)
+        });
+        (pool, likely)
     }
 }

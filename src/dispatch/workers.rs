@@ -6,6 +6,8 @@
 //! A job goes to the worker that became idle last: under light load one or
 //! two workers then take every call with their caches warm, instead of the
 //! calls going round all workers (docs/benchmarks-history.md, session 6).
+//! A job may name preferred workers instead (ones that keep what the job
+//! needs): the one of them idle last is woken if any sleeps.
 //!
 //! The pool knows nothing of what its workers do between jobs. Each worker
 //! owns a [`WorkerState`], the one interface for that: the pool calls its
@@ -45,6 +47,18 @@ struct Queue<S> {
     /// unparked.
     idle: Vec<(usize, Thread)>,
     closed: bool,
+}
+
+impl<S> Queue<S> {
+    /// The sleeping worker to wake for a job that prefers `preferred`: the
+    /// one of them that became idle last, else the worker that did.
+    fn worker_to_wake(&mut self, preferred: &[usize]) -> Option<(usize, Thread)> {
+        let sleeping = (self.idle.iter()).rposition(|(idle, _)| preferred.contains(idle));
+        match sleeping {
+            Some(at) => Some(self.idle.remove(at)),
+            None => self.idle.pop(),
+        }
+    }
 }
 
 /// What the pool and its workers share.
@@ -104,6 +118,18 @@ impl<S: WorkerState> WorkerPool<S> {
         T: Send + 'static,
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
+        self.submit_to(&[], work)
+    }
+
+    /// [`submit`](Self::submit), waking one of the `preferred` workers (ones
+    /// that keep what `work` needs) if one sleeps, rather than the one idle
+    /// last. A job waiting in the queue is taken by whichever worker is
+    /// free first.
+    pub fn submit_to<T, F>(&self, preferred: &[usize], work: F) -> oneshot::Receiver<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
         let (result, receiver) = oneshot::channel();
         let job: Job<S> = Box::new(move |state| {
             if result.is_closed() {
@@ -114,7 +140,7 @@ impl<S: WorkerState> WorkerPool<S> {
         let woken = {
             let mut queue = self.shared.lock();
             queue.jobs.push_back(job);
-            queue.idle.pop()
+            queue.worker_to_wake(preferred)
         };
         if let Some((_, worker)) = woken {
             worker.unpark();

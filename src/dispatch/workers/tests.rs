@@ -134,3 +134,18 @@ fn a_worker_going_to_sleep_is_told_how_many_others_sleep() {
         "each worker counts the ones asleep before it"
     );
 }
+
+#[test]
+fn a_job_wakes_a_preferred_worker_when_one_sleeps() {
+    let pool = WorkerPool::new(3, Named);
+    let last_idle = *pool.wait_until_all_idle().last().unwrap();
+    let preferred = (last_idle + 1) % 3;
+    for round in 0..10 {
+        let ran_on = pool
+            .submit_to(&[preferred], |state: &mut Named| state.0)
+            .blocking_recv()
+            .unwrap();
+        assert_eq!(ran_on, preferred, "round {round}");
+        pool.wait_until_all_idle();
+    }
+}
