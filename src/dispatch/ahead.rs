@@ -14,12 +14,13 @@
 //! A ready instance holds nothing of any call: its input, fuel and deadline
 //! are given when the call begins ([`CompiledPolicy::call_ready`]).
 //!
-//! A worker does not keep a policy alive: it remembers the policy it ran
-//! last, and the owner of its ready instance, without owning them. Once
-//! the registry drops a policy (unloaded past the resident bound, or
-//! replaced by a reload) and its last call has ended, the next
-//! [`WorkerState::idle`] drops that policy's ready instance and makes no
-//! other; the dispatcher wakes idle workers for this when it drops one.
+//! A worker does not keep a policy alive: the recent calls it chooses from
+//! and the owner of its ready instance are weak references. Once the
+//! registry drops a policy (unloaded past the resident bound, or replaced
+//! by a reload) and its last call has ended, the next
+//! [`WorkerState::idle`] drops that policy's ready instance and never
+//! chooses it again; the dispatcher wakes idle workers for this when it
+//! drops one.
 
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -117,7 +118,7 @@ impl WorkerState for SandboxWorker {
             Err(error) => {
                 self.likely.released(self.index);
                 tracing::debug!(
-                policy = policy.label(),
+                    policy = policy.label(),
                     %error,
                     "instantiating ahead failed"
                 )

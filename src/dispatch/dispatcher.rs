@@ -31,7 +31,7 @@ use crate::contract::{
     CallInput, CallOutput, Exchange, JsonObject, Phase, PolicyMetadata, SharedContext,
 };
 use crate::dispatch::CallError;
-use crate::sandbox::{SandboxEngine, SandboxError};
+use crate::sandbox::{CompiledPolicy, SandboxEngine, SandboxError};
 
 /// One call as the transport hands it over, before validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,12 +200,13 @@ impl Dispatcher {
         let request_id = invocation.request_id.clone();
         let registry = self.registry();
         let (entry, phase) = self.find(&registry, &invocation)?;
-        let (input, pass, ticket) = self.admit(&entry, phase, invocation)?;
+        let loaded = entry.if_loaded();
+        let (input, pass, ticket) = self.admit(&entry, loaded.as_deref(), phase, invocation)?;
         let observer = self.observer.clone();
         let nudge = self.workers.idle_nudge();
         let drops = registry.drops();
         // Workers with an instance of this policy made ahead.
-        let holders = entry.if_loaded().map(|p| self.likely.holders(&p));
+        let holders = loaded.map(|p| self.likely.holders(&p));
         let holders = holders.unwrap_or_default();
         let result = self
             .workers
@@ -264,12 +265,13 @@ impl Dispatcher {
     fn admit(
         &self,
         entry: &PolicyEntry,
+        loaded: Option<&CompiledPolicy>,
         phase: Phase,
         invocation: Invocation,
     ) -> Result<(CallInput, Pass, Ticket), CallError> {
         let request_id = invocation.request_id.clone();
         let input = self
-            .validate(entry, phase, invocation)
+            .validate(loaded, phase, invocation)
             .inspect_err(|error| {
                 self.observer.not_run(entry, &request_id, None, error);
             })?;
@@ -280,10 +282,11 @@ impl Dispatcher {
         Ok((input, pass, ticket))
     }
 
-    /// Checks the call against its phase, its policy and the input caps.
+    /// Checks the call against its phase, its policy (when `loaded`) and the
+    /// input caps.
     fn validate(
         &self,
-        entry: &PolicyEntry,
+        loaded: Option<&CompiledPolicy>,
         phase: Phase,
         invocation: Invocation,
     ) -> Result<CallInput, CallError> {
@@ -299,8 +302,8 @@ impl Dispatcher {
                 context_name(exchange.phase())
             )));
         }
-        if let Some(loaded) = entry.if_loaded() {
-            check_phase(&loaded, phase)?;
+        if let Some(loaded) = loaded {
+            check_phase(loaded, phase)?;
         }
         let input = CallInput {
             phase,
@@ -378,7 +381,7 @@ impl std::future::Future for PendingCall {
 }
 
 /// Refuses a call for a phase the policy does not define.
-fn check_phase(policy: &crate::sandbox::CompiledPolicy, phase: Phase) -> Result<(), CallError> {
+fn check_phase(policy: &CompiledPolicy, phase: Phase) -> Result<(), CallError> {
     if policy.implements(phase) {
         return Ok(());
     }

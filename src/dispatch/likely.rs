@@ -77,15 +77,8 @@ impl<P> LikelyNext<P> {
     }
 
     /// The workers holding a ready instance of `policy`.
-    pub fn holders(&self, policy: &Arc<P>) -> Vec<usize> {
-        let is_policy = |held: &Option<Weak<P>>| {
-            (held.as_ref()).is_some_and(|held| std::ptr::eq(held.as_ptr(), Arc::as_ptr(policy)))
-        };
-        let inner = self.lock();
-        let held = inner.held.iter().enumerate();
-        held.filter(|(_, held)| is_policy(held))
-            .map(|(worker, _)| worker)
-            .collect()
+    pub fn holders(&self, policy: &P) -> Vec<usize> {
+        self.lock().holding(policy).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<P>> {
@@ -95,8 +88,8 @@ impl<P> LikelyNext<P> {
 }
 
 /// One policy's record in the window.
-struct Seen<P> {
-    policy: *const P,
+struct Seen<'a, P> {
+    policy: &'a Weak<P>,
     count: usize,
     /// Calls since its last, 0 for the most recent.
     age: usize,
@@ -112,10 +105,14 @@ impl<P> Inner<P> {
         self.held[worker] = policy;
     }
 
-    /// Ready instances other workers hold for `policy`.
-    fn holds(&self, policy: *const P) -> usize {
-        let same = |held: &&Weak<P>| std::ptr::eq(held.as_ptr(), policy);
-        self.held.iter().flatten().filter(same).count()
+    /// The workers whose ready instance is for `policy`.
+    fn holding(&self, policy: *const P) -> impl Iterator<Item = usize> + '_ {
+        let same = move |held: &Option<Weak<P>>| {
+            (held.as_ref()).is_some_and(|held| std::ptr::eq(held.as_ptr(), policy))
+        };
+        let held = self.held.iter().enumerate();
+        held.filter(move |(_, held)| same(held))
+            .map(|(worker, _)| worker)
     }
 
     /// The live policy of the window whose next uncovered call is expected
@@ -124,8 +121,7 @@ impl<P> Inner<P> {
     fn soonest(&self) -> Option<Arc<P>> {
         let mut seen: Vec<Seen<P>> = Vec::new();
         for (age, policy) in self.window.iter().rev().enumerate() {
-            let policy = policy.as_ptr();
-            match seen.iter_mut().find(|s| std::ptr::eq(s.policy, policy)) {
+            match seen.iter_mut().find(|s| s.policy.ptr_eq(policy)) {
                 Some(s) => {
                     s.count += 1;
                     s.oldest = age;
@@ -140,7 +136,7 @@ impl<P> Inner<P> {
         }
         let length = self.window.len() as f64;
         let due = |s: &Seen<P>| {
-            let covered = self.holds(s.policy) as f64;
+            let covered = self.holding(s.policy.as_ptr()).count() as f64;
             if s.count == 1 {
                 return length * (1.0 + covered);
             }
@@ -155,15 +151,7 @@ impl<P> Inner<P> {
         });
         (ranked.iter())
             .take_while(|(due, _)| *due <= length)
-            .find_map(|(_, s)| self.upgrade(s.policy))
-    }
-
-    fn upgrade(&self, policy: *const P) -> Option<Arc<P>> {
-        let weak = self
-            .window
-            .iter()
-            .find(|w| std::ptr::eq(w.as_ptr(), policy))?;
-        weak.upgrade()
+            .find_map(|(_, s)| s.policy.upgrade())
     }
 }
 
