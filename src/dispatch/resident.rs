@@ -53,6 +53,7 @@ pub struct PolicyEntry {
     load: Option<Load>,
     /// Why loading failed, once it has for a lasting cause: later calls get
     /// the same answer at once instead of reading the component again.
+    /// Held through each load, so one load of the entry runs at a time.
     failed: Mutex<Option<LoadFailure>>,
     last_used: AtomicU64,
     meta: EntryMeta,
@@ -154,16 +155,21 @@ impl PolicyEntry {
         split_label(&self.label)
     }
 
-    /// The policy in `slot` (this entry's, locked), loading it into the
-    /// slot if it is empty; whether it loaded now. A failed load is
-    /// logged; unless the host was only busy it is remembered, and answers
-    /// every later try at once.
-    fn load_into(
+    /// The policy, loaded now if it is not in memory; whether it loaded
+    /// now. `loading` runs just before a policy loaded now is published.
+    /// Loads of one entry run one at a time (a caller that finds one
+    /// running waits for it, then takes its result), and the policy's
+    /// handle is locked only to read or swap it, never during a load: a
+    /// look at the entry ([`Self::if_loaded`], an eviction scan) does not
+    /// wait for a load of tens of milliseconds. A failed load is logged;
+    /// unless the host was only busy it is remembered, and answers every
+    /// later try at once.
+    fn load_once(
         &self,
-        slot: &mut Option<Arc<CompiledPolicy>>,
+        loading: impl FnOnce(),
     ) -> Result<(Arc<CompiledPolicy>, bool), LoadFailure> {
-        if let Some(policy) = slot.as_ref() {
-            return Ok((policy.clone(), false));
+        if let Some(policy) = self.if_loaded() {
+            return Ok((policy, false));
         }
         let load = self.load.as_ref().ok_or_else(|| {
             LoadFailure::lasting(format!(
@@ -171,7 +177,11 @@ impl PolicyEntry {
                 self.label
             ))
         })?;
+        // Held through the load: the one load of this entry at a time.
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(policy) = self.if_loaded() {
+            return Ok((policy, false));
+        }
         if let Some(error) = failed.clone() {
             return Err(error);
         }
@@ -186,7 +196,8 @@ impl PolicyEntry {
                 *failed = Some(error.clone());
             }
         })?;
-        *slot = Some(policy.clone());
+        loading();
+        *self.lock() = Some(policy.clone());
         Ok((policy, true))
     }
 
@@ -304,11 +315,16 @@ impl Residency {
             Ordering::Relaxed,
         );
         let started = std::time::Instant::now();
-        let (policy, loaded_now) = entry.load_into(&mut entry.lock())?;
+        // Counted before it is published, so that an eviction running
+        // meanwhile never counts it out before it was counted in.
+        let count_in = || {
+            self.resident.fetch_add(1, Ordering::SeqCst);
+        };
+        let (policy, loaded_now) = entry.load_once(count_in)?;
         if !loaded_now {
             return Ok(policy);
         }
-        let resident = self.resident.fetch_add(1, Ordering::SeqCst) + 1;
+        let resident = self.resident();
         tracing::debug!(
             policy = entry.label,
             load_ms = started.elapsed().as_millis() as u64,
