@@ -16,6 +16,7 @@ mod run_cmd;
 pub mod serve_args;
 mod serve_cmd;
 mod serve_triggers;
+mod watch;
 
 pub use args::{Cli, Command};
 

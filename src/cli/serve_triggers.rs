@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify_debouncer_mini::notify::RecursiveMode;
+use notify_debouncer_mini::{Config, DebounceEventResult, Debouncer, new_debouncer_opt};
 
 use super::serve_args::OperatorArgs;
+use super::watch::ChangeWatcher;
 use crate::dispatch::{Dispatcher, Reloader};
 use crate::transport::serve_metrics;
 
@@ -58,7 +59,7 @@ pub fn preload_in_background(dispatcher: &Arc<Dispatcher>) {
 pub fn reload_on_signal_and_change(
     reloader: &Arc<Reloader>,
     ops: &OperatorArgs,
-) -> anyhow::Result<Option<Debouncer<RecommendedWatcher>>> {
+) -> anyhow::Result<Option<Debouncer<ChangeWatcher>>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     let on_signal = reloader.clone();
@@ -73,14 +74,16 @@ pub fn reload_on_signal_and_change(
     }
     let on_change = reloader.clone();
     let debounce = Duration::from_millis(ops.watch_debounce_ms.max(1));
-    let mut debouncer = new_debouncer(debounce, move |events: DebounceEventResult| match events {
+    let config = Config::default().with_timeout(debounce);
+    let on_events = move |events: DebounceEventResult| match events {
         Ok(events) if events.iter().any(|event| is_component(&event.path)) => {
             let _ = on_change.reload("a component changed");
         }
         Ok(_) => {}
         Err(error) => tracing::warn!("watching the policy directory: {error}"),
-    })
-    .context("watching the policy directory")?;
+    };
+    let mut debouncer = new_debouncer_opt::<_, ChangeWatcher>(config, on_events)
+        .context("watching the policy directory")?;
     debouncer
         .watcher()
         .watch(reloader.dir(), RecursiveMode::NonRecursive)
