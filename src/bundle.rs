@@ -199,6 +199,15 @@ pub fn extract_from(component: &[u8], root: &Path) -> Result<Vec<Mount>, BundleE
     }
 }
 
+/// Whether every one of `mounts` (an earlier [`extract_from`]'s) is still
+/// extracted whole.
+pub fn still_extracted(mounts: &[Mount]) -> bool {
+    mounts.iter().all(|mount| {
+        let complete = mount.host.parent().map(|dir| dir.join(COMPLETE_MARKER));
+        mount.host.is_dir() && complete.is_some_and(|marker| marker.is_file())
+    })
+}
+
 fn extract(section: &[u8], root: &Path) -> Result<Vec<Mount>, BundleError> {
     let parsed = parse(section)?;
     let digest = crate::build::hex(&Sha256::digest(section));

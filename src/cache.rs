@@ -37,14 +37,17 @@ pub enum ArtifactKind {
     /// Which pages a policy image's compiled artifact shares with another
     /// image's, for images stored without them (small text records).
     Sharing,
+    /// What a component file's last load found, by its stamp (text).
+    Loads,
 }
 
 impl ArtifactKind {
     /// Every kind, each with its own subdirectory.
-    pub const ALL: [ArtifactKind; 3] = [
+    pub const ALL: [ArtifactKind; 4] = [
         ArtifactKind::Component,
         ArtifactKind::Compiled,
         ArtifactKind::Sharing,
+        ArtifactKind::Loads,
     ];
 
     /// The kind's subdirectory, also its name in messages.
@@ -53,6 +56,7 @@ impl ArtifactKind {
             ArtifactKind::Component => "components",
             ArtifactKind::Compiled => "compiled",
             ArtifactKind::Sharing => "sharing",
+            ArtifactKind::Loads => "loads",
         }
     }
 
@@ -60,7 +64,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Component => "wasm",
             ArtifactKind::Compiled => "cwasm",
-            ArtifactKind::Sharing => "txt",
+            ArtifactKind::Sharing | ArtifactKind::Loads => "txt",
         }
     }
 }

@@ -93,6 +93,7 @@ fn usage_counts_each_kind() {
             (ArtifactKind::Component, Usage { files: 1, bytes: 5 }),
             (ArtifactKind::Compiled, Usage { files: 2, bytes: 5 }),
             (ArtifactKind::Sharing, Usage::default()),
+            (ArtifactKind::Loads, Usage::default()),
         ]
     );
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
+use super::load_record::{self, LoadRecord};
 use super::metrics::Metrics;
 use super::registry::{DuplicatePolicy, PolicyRegistry};
 use super::resident::{EntryMeta, FileStamp, Load, LoadFailure, PolicyEntry};
@@ -91,7 +92,7 @@ impl LoadPolicyError {
 }
 
 /// Where in the artifact cache policies' files are unpacked.
-const BUNDLES_DIR: &str = "bundles";
+pub(crate) const BUNDLES_DIR: &str = "bundles";
 
 /// A policy loaded from component bytes, with its manifest.
 pub struct LoadedPolicy {
@@ -101,6 +102,9 @@ pub struct LoadedPolicy {
     pub policy: Arc<CompiledPolicy>,
     /// Whether its machine code came from the cache.
     pub source: CompileSource,
+    /// What loads the same component again without reading it (a policy
+    /// on the shared runtime), else `None`.
+    pub record: Option<LoadRecord>,
 }
 
 /// Loads one component: manifest, limits (the manifest's overrides on top of
@@ -119,14 +123,7 @@ pub fn load_policy(
         path: path.clone(),
         source,
     })?;
-    let limits = manifest
-        .limits
-        .apply_to(defaults)
-        .and_then(|limits| forced.apply_to(limits))
-        .map_err(|source| LoadPolicyError::Limits {
-            path: path.clone(),
-            source,
-        })?;
+    let limits = settled_limits(&manifest, defaults, forced, &path)?;
     let code = sandbox::load_policy_code(engine, cache, wasm).map_err(|source| {
         LoadPolicyError::Compile {
             path: path.clone(),
@@ -140,7 +137,39 @@ pub fn load_policy(
                 source,
             }
         })?;
+    ready(engine, manifest, code, limits, mounts, path)
+}
+
+/// The manifest's limits over `defaults`, then `forced` over both.
+pub(crate) fn settled_limits(
+    manifest: &Manifest,
+    defaults: Limits,
+    forced: LimitOverrides,
+    path: &str,
+) -> Result<Limits, LoadPolicyError> {
+    (manifest.limits.apply_to(defaults))
+        .and_then(|limits| forced.apply_to(limits))
+        .map_err(|source| LoadPolicyError::Limits {
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// The policy made ready from its loaded `code`: linked, its files opened
+/// and its load-time check run.
+pub(crate) fn ready(
+    engine: &SandboxEngine,
+    manifest: Manifest,
+    code: sandbox::PolicyCode,
+    limits: Limits,
+    mounts: Vec<crate::bundle::Mount>,
+    path: String,
+) -> Result<LoadedPolicy, LoadPolicyError> {
     let source = code.source;
+    let record = (code.keys.clone()).map(|code| LoadRecord {
+        code,
+        mounts: mounts.clone(),
+    });
     let policy = CompiledPolicy::new(engine, code, &manifest.label(), limits, mounts)
         .map_err(|source| LoadPolicyError::Load { path, source })?;
     if policy.description().is_factory() {
@@ -153,6 +182,7 @@ pub fn load_policy(
         manifest,
         policy: Arc::new(policy),
         source,
+        record,
     })
 }
 
@@ -342,6 +372,11 @@ fn load_file(
     shown: &str,
     limits: Limits,
 ) -> Result<LoadedPolicy, LoadFailure> {
+    let stamp = load_record::stamp_of(file);
+    let recorded = |stamp| load_record::load_recorded(engine, cache, file, stamp, shown, limits);
+    if let Some(loaded) = stamp.as_deref().and_then(recorded) {
+        return Ok(loaded);
+    }
     let wasm = std::fs::read(file).map_err(|e| LoadFailure::lasting(format!("{shown}: {e}")))?;
     let loaded = load_policy(
         engine,
@@ -357,5 +392,8 @@ fn load_file(
     })?;
     drop(wasm);
     release_freed_memory();
+    if let (Some(stamp), Some(record)) = (stamp, &loaded.record) {
+        load_record::store(cache, file, &stamp, record);
+    }
     Ok(loaded)
 }

@@ -10,6 +10,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod failure_log;
 pub mod likely;
+pub mod load_record;
 pub mod loader;
 pub mod metrics;
 pub mod observe;

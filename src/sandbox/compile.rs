@@ -65,6 +65,22 @@ pub fn load_component_pieces(
     )
 }
 
+/// The component compiled under `key`, mapped from the cache; `None` when
+/// the cache has no usable file for it (nothing is compiled).
+pub fn load_cached_component(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    key: &str,
+) -> Option<Component> {
+    let path = cache.existing_path(ArtifactKind::Compiled, key).ok()??;
+    // SAFETY: see `load_cached`: the file is our own compiler output under
+    // its key, replaced only by rename.
+    let loaded = unsafe { Component::deserialize_file(engine.engine(), &path) };
+    loaded
+        .inspect_err(|error| tracing::warn!(%key, "ignoring unusable cached code: {error:#}"))
+        .ok()
+}
+
 /// [`load_component_pieces`] for a core module (a policy's memory image)
 /// whose [`compiled_key`] is `key`.
 pub fn load_module(

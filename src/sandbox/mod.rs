@@ -5,6 +5,7 @@
 //! and get a [`crate::contract::CallOutput`] or a [`SandboxError`].
 
 pub mod bindings;
+pub mod code_keys;
 pub mod compile;
 pub mod compile_cache;
 pub mod deadline;
@@ -30,4 +31,4 @@ pub use engine::{EngineOptions, SandboxEngine};
 pub use error::SandboxError;
 pub use limits::{Ceilings, LimitOverrides, Limits};
 pub use policy::{CompiledPolicy, LoadError, ReadyInstance, SpentInstance};
-pub use shared::{PolicyCode, load_policy_code};
+pub use shared::{PolicyCode, load_policy_code, load_policy_code_by_keys};

@@ -32,6 +32,9 @@ pub struct PolicyCode {
     pub overrides: Option<Overrides>,
     /// Whether anything had to be compiled.
     pub source: CompileSource,
+    /// What loads it again without its component's bytes (a policy on the
+    /// shared runtime whose image is stored as a delta), else `None`.
+    pub keys: Option<super::code_keys::CodeKeys>,
 }
 
 /// The per-store module overrides that make the shared runtime one policy.
@@ -174,6 +177,29 @@ impl RuntimeSet {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The runtime under `key`: loaded already, or mapped from its compiled
+    /// file in the cache; `None` when neither (nothing is compiled here).
+    #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
+    pub(crate) fn cached(
+        &self,
+        engine: &SandboxEngine,
+        cache: &ArtifactCache,
+        key: &str,
+    ) -> Option<Component> {
+        if let Some(runtime) = self.lock().get(key) {
+            return Some(runtime.component.clone());
+        }
+        let component = compile::load_cached_component(engine, cache, key)?;
+        let kept = (self.lock().entry(key.to_owned()))
+            .or_insert(LoadedRuntime {
+                component,
+                bases: Vec::new(),
+            })
+            .component
+            .clone();
+        Some(kept)
+    }
+
     /// The runtime compiled from `wasm`, loaded at most once per engine,
     /// and its key.
     #[cfg_attr(not(feature = "patched-wasmtime"), allow(dead_code))]
@@ -310,7 +336,25 @@ pub fn load_policy_code(
         component,
         overrides: None,
         source,
+        keys: None,
     })
+}
+
+/// The machine code of a policy an earlier load described as `keys`, from
+/// the cache alone: the runtime loaded (or its compiled file), the image's
+/// stored delta and its base. `None` when any is missing or unusable (the
+/// caller then loads the component's bytes); nothing is compiled.
+pub fn load_policy_code_by_keys(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    keys: &super::code_keys::CodeKeys,
+) -> Option<PolicyCode> {
+    #[cfg(feature = "patched-wasmtime")]
+    if std::env::var_os(NO_SHARED_RUNTIME_ENV).is_none() {
+        return super::shared_image::load_shared_by_keys(engine, cache, keys);
+    }
+    let _ = (engine, cache, keys);
+    None
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use wasmtime::component::Component;
 
+use super::code_keys::CodeKeys;
 use super::compile::{self, CompileError, CompileSource};
 use super::engine::SandboxEngine;
 use super::image_delta;
@@ -29,11 +30,10 @@ pub(super) fn load_shared(
     let image_key = compile::compiled_key(engine, &parts.image);
     let runs = max_shared_runs(engine.memory_slots());
     let sharing = std::env::var_os(NO_SHARED_PAGES_ENV).is_none();
-    let delta = (sharing)
-        .then(|| image_delta::load(engine, cache, runtimes, &key, &image_key, runs))
-        .flatten()
-        .and_then(|delta| within_runs(engine, cache, &runtime, &image_key, delta, runs));
-    let (image, image_source) = match delta.and_then(|delta| delta_override(&runtime, &delta)) {
+    let stored = (sharing)
+        .then(|| stored_delta(engine, cache, &runtime, &key, &image_key))
+        .flatten();
+    let (image, image_source) = match stored {
         Some(image) => (image, CompileSource::Cached),
         None => {
             let image = ImageToLoad {
@@ -58,11 +58,59 @@ pub(super) fn load_shared(
         (CompileSource::Cached, CompileSource::Cached) => CompileSource::Cached,
         _ => CompileSource::Compiled,
     };
+    let keys = CodeKeys {
+        runtime: key,
+        image: image_key,
+        globals: parts.globals.clone(),
+    };
     Ok(PolicyCode {
         component: runtime,
         overrides: Some(overrides),
         source,
+        keys: Some(keys),
     })
+}
+
+/// A policy on the shared runtime from `keys` alone: the runtime as loaded
+/// or cached, the image from its stored delta. `None` when either is
+/// missing (an image loaded whole, a base, has no delta) or unusable.
+pub(super) fn load_shared_by_keys(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    keys: &CodeKeys,
+) -> Option<PolicyCode> {
+    if std::env::var_os(NO_SHARED_PAGES_ENV).is_some() {
+        return None;
+    }
+    let runtime = engine.runtimes().cached(engine, cache, &keys.runtime)?;
+    let image = stored_delta(engine, cache, &runtime, &keys.runtime, &keys.image)?;
+    let globals =
+        (runtime.static_module_override(split::GLOBALS_MODULE, None, None, 0, &keys.globals))
+            .inspect_err(|error| tracing::warn!("ignoring a policy's load record: {error:#}"))
+            .ok()?;
+    Some(PolicyCode {
+        component: runtime,
+        overrides: Some(Overrides(vec![image, globals].into())),
+        source: CompileSource::Cached,
+        keys: Some(keys.clone()),
+    })
+}
+
+/// The override of `image_key`'s image from its stored delta against a
+/// base, with the runs this host allows; `None` when none is stored or it
+/// is unusable.
+fn stored_delta(
+    engine: &SandboxEngine,
+    cache: &ArtifactCache,
+    runtime: &Component,
+    runtime_key: &str,
+    image_key: &str,
+) -> Option<wasmtime::ModuleOverride> {
+    let runs = max_shared_runs(engine.memory_slots());
+    let runtimes = engine.runtimes();
+    let delta = image_delta::load(engine, cache, runtimes, runtime_key, image_key, runs)?;
+    let delta = within_runs(engine, cache, runtime, image_key, delta, runs)?;
+    delta_override(runtime, &delta)
 }
 
 /// `delta`, stored again with at most `runs` shared runs when its record

@@ -66,8 +66,8 @@ pub enum SplitError {
 /// A section: its id, the range of its contents in the input.
 type Section = (u8, Range<usize>);
 
-/// Defined globals as `(index, value)`.
-type Globals = Vec<(u32, i32)>;
+/// Module 1's defined globals as `(index, value)`.
+pub type Globals = Vec<(u32, i32)>;
 
 /// Splits `component` into runtime, image and globals.
 pub fn split(component: &[u8]) -> Result<SplitComponent<'_>, SplitError> {

@@ -16,7 +16,7 @@ use policy_host::sandbox::{CompiledPolicy, EngineOptions, LimitOverrides, Limits
 use crate::harness::{counter_request, harness, set_header};
 use crate::shared_runtime::{assert_snapshot_pages_shared, load_from, tenant_name, tenant_wasm};
 
-fn engine() -> SandboxEngine {
+pub(crate) fn engine() -> SandboxEngine {
     SandboxEngine::new(EngineOptions {
         max_concurrent_calls: 1,
         ..Default::default()
@@ -27,7 +27,7 @@ fn engine() -> SandboxEngine {
 /// A fresh cache holding only the compiled runtime (linked from the
 /// harness's cache, which compiles it once), so that every tenant image is
 /// compiled and stored here.
-fn cache_with_runtime(dir: &Path, engine: &SandboxEngine) -> ArtifactCache {
+pub(crate) fn cache_with_runtime(dir: &Path, engine: &SandboxEngine) -> ArtifactCache {
     let parts = split(tenant_wasm(0)).unwrap();
     load_component_pieces(engine, &harness().cache, &parts.runtime).unwrap();
     let key = compiled_key(engine, &parts.runtime);
@@ -42,7 +42,11 @@ fn cache_with_runtime(dir: &Path, engine: &SandboxEngine) -> ArtifactCache {
 }
 
 /// Calls `tenant` twice and checks it answers from its own fresh snapshot.
-fn assert_answers_as_itself(engine: &SandboxEngine, tenant: &CompiledPolicy, index: usize) {
+pub(crate) fn assert_answers_as_itself(
+    engine: &SandboxEngine,
+    tenant: &CompiledPolicy,
+    index: usize,
+) {
     for round in 0..2 {
         let secret = format!("{}-delta-{round}", tenant_name(index));
         let output = tenant.call(engine, counter_request(&secret)).unwrap();

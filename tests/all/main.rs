@@ -24,6 +24,8 @@ mod json_codec;
 mod lifecycle;
 mod limits;
 mod link_plans;
+#[cfg(feature = "patched-wasmtime")]
+mod load_records;
 mod made_ahead;
 mod memory_reset;
 mod operating;
