@@ -87,8 +87,7 @@ pub fn stamp_of(file: &Path) -> Option<String> {
         meta.ctime(),
         meta.ctime_nsec()
     );
-    let digest = Sha256::digest(stamp.as_bytes());
-    Some(digest.iter().take(20).map(|b| format!("{b:02x}")).collect())
+    Some(crate::build::hex(&Sha256::digest(stamp.as_bytes())[..20]))
 }
 
 /// Stores `record` for `file` under `stamp`, unless the file changed since

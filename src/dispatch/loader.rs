@@ -92,7 +92,7 @@ impl LoadPolicyError {
 }
 
 /// Where in the artifact cache policies' files are unpacked.
-pub(crate) const BUNDLES_DIR: &str = "bundles";
+const BUNDLES_DIR: &str = "bundles";
 
 /// A policy loaded from component bytes, with its manifest.
 pub struct LoadedPolicy {

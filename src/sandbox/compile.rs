@@ -32,8 +32,7 @@ pub enum CompileError {
 pub fn compiled_key(engine: &SandboxEngine, wasm: &Pieces<'_>) -> String {
     let mut hasher = Sha256::new();
     wasm.hash_into(&mut hasher);
-    let digest = hasher.finalize();
-    let hash: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    let hash = crate::build::hex(&hasher.finalize()[..20]);
     format!("{hash}-{}", engine.compatibility_key()).replace('.', "_")
 }
 

@@ -33,8 +33,8 @@ pub(super) fn load_shared(
     let stored = (sharing)
         .then(|| stored_delta(engine, cache, &runtime, &key, &image_key))
         .flatten();
-    let (image, image_source) = match stored {
-        Some(image) => (image, CompileSource::Cached),
+    let (image, image_source, delta) = match stored {
+        Some(image) => (image, CompileSource::Cached, true),
         None => {
             let image = ImageToLoad {
                 parts,
@@ -58,16 +58,17 @@ pub(super) fn load_shared(
         (CompileSource::Cached, CompileSource::Cached) => CompileSource::Cached,
         _ => CompileSource::Compiled,
     };
-    let keys = CodeKeys {
+    // Only an image stored as a delta loads again from its keys alone.
+    let keys = delta.then(|| CodeKeys {
         runtime: key,
         image: image_key,
         globals: parts.globals.clone(),
-    };
+    });
     Ok(PolicyCode {
         component: runtime,
         overrides: Some(overrides),
         source,
-        keys: Some(keys),
+        keys,
     })
 }
 
@@ -165,13 +166,14 @@ struct ImageToLoad<'a, 'b> {
 
 /// The image override of a whole image, mapping the pages it has in
 /// common with its closest base from the base's artifact; the image's
-/// artifact is then stored as a delta (`super::image_delta`).
+/// artifact is then stored as a delta (`super::image_delta`) when its base
+/// matched closely; whether it was.
 fn compared_override(
     engine: &SandboxEngine,
     cache: &ArtifactCache,
     runtime: &Component,
     image: ImageToLoad<'_, '_>,
-) -> Result<(wasmtime::ModuleOverride, CompileSource), CompileError> {
+) -> Result<(wasmtime::ModuleOverride, CompileSource, bool), CompileError> {
     let runtimes = engine.runtimes();
     let (module, source) = match runtimes.base_by_key(image.runtime_key, image.key) {
         Some(module) => (module, CompileSource::Cached),
@@ -196,15 +198,33 @@ fn compared_override(
     // that matched closely. A base stays whole: `base_image_for` gives none
     // for an image that is a base, and makes one only of an image that
     // matched no base closely.
-    if let Some(base) = base.as_ref().filter(|base| base.close) {
-        match image_delta::store(cache, image.key, &base.key, &shared) {
-            Ok(true) => tracing::debug!(image_key = image.key, "policy image stored as a delta"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(
-                image_key = image.key,
+    let delta = (base.as_ref())
+        .filter(|base| base.close)
+        .is_some_and(|base| stored_as_delta(cache, image.key, &base.key, &shared));
+    Ok((shared, source, delta))
+}
+
+/// Stores `image_key`'s image, mapped by `shared` on top of `base_key`, as
+/// a delta; whether it did (a failure is logged: the image stays whole).
+fn stored_as_delta(
+    cache: &ArtifactCache,
+    image_key: &str,
+    base_key: &str,
+    shared: &wasmtime::ModuleOverride,
+) -> bool {
+    match image_delta::store(cache, image_key, base_key, shared) {
+        Ok(stored) => {
+            if stored {
+                tracing::debug!(image_key, "policy image stored as a delta");
+            }
+            stored
+        }
+        Err(error) => {
+            tracing::warn!(
+                image_key,
                 "could not store a policy image as a delta (it stays whole): {error}"
-            ),
+            );
+            false
         }
     }
-    Ok((shared, source))
 }
